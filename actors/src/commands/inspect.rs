@@ -1,0 +1,149 @@
+//! `ledgerflow inspect`: decode a ledger file or a SEP-54 store and print one line per ledger.
+//!
+//! Bad input stops the listing with a one-line error naming the file and ledger; the ledgers
+//! before it have been printed already, and the exit code is non-zero.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use ledgerflow::datastore::LocalDataStore;
+use ledgerflow::decode::{DecodeError, DecodeLimits, DecodedLedger, Framing, read_path};
+use ledgerflow::ledger::LedgerView;
+use ledgerflow::network::Network;
+use ledgerflow::summary::LedgerSummary;
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A ledger file (raw XDR, base64 lines, LedgerCloseMetaBatch, `.xdr.zst` object) or a
+    /// SEP-54 data store directory (with `.config.json`).
+    pub path: PathBuf,
+    /// One JSON object per ledger per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Framing of a file; detected from the extension and content when absent.
+    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Framing>()))]
+    pub format: Option<Framing>,
+    /// Network passphrase or name (pubnet, testnet, futurenet, standalone, synthetic). Default:
+    /// the store's `.config.json`, else detected from the transaction hashes.
+    #[arg(long, value_parser = super::parse_network)]
+    pub network: Option<Network>,
+    /// Largest object accepted, in bytes, stored and decompressed.
+    #[arg(long, default_value_t = DecodeLimits::default().max_object_bytes)]
+    pub max_object_bytes: u64,
+    /// Largest single ledger accepted, in XDR bytes.
+    #[arg(long, default_value_t = DecodeLimits::default().max_ledger_bytes)]
+    pub max_ledger_bytes: usize,
+    /// Deepest XDR nesting accepted.
+    #[arg(long, default_value_t = DecodeLimits::default().max_xdr_depth)]
+    pub max_xdr_depth: u32,
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let limits = DecodeLimits {
+        max_object_bytes: args.max_object_bytes,
+        max_ledger_bytes: args.max_ledger_bytes,
+        max_xdr_depth: args.max_xdr_depth,
+    };
+    let stdout = std::io::stdout();
+    let mut printer = Printer { out: BufWriter::new(stdout.lock()), json: args.json };
+    let result = if args.path.is_dir() {
+        inspect_store(&args, &limits, &mut printer)
+    } else {
+        let mut resolver = NetworkResolver::new(args.network.clone());
+        inspect_file(&args.path, args.format, &limits, &mut resolver, &mut printer)
+    };
+    // Whatever was printed before an error stays printed.
+    printer.out.flush().context("writing to stdout")?;
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+fn inspect_store(args: &InspectArgs, limits: &DecodeLimits, printer: &mut Printer<impl Write>) -> anyhow::Result<()> {
+    if !LocalDataStore::is_store(&args.path) {
+        anyhow::bail!("{}: a directory but not a SEP-54 data store (no .config.json)", args.path.display());
+    }
+    let store = LocalDataStore::open(&args.path)?;
+    let network = args.network.clone().unwrap_or_else(|| store.manifest().network());
+    let mut resolver = NetworkResolver::new(Some(network));
+    for (_, path) in store.objects()? {
+        inspect_file(&path, Some(Framing::DataStoreObject), limits, &mut resolver, printer)?;
+    }
+    Ok(())
+}
+
+fn inspect_file(
+    path: &Path,
+    framing: Option<Framing>,
+    limits: &DecodeLimits,
+    resolver: &mut NetworkResolver,
+    printer: &mut Printer<impl Write>,
+) -> anyhow::Result<()> {
+    for ledger in read_path(path, framing, limits)? {
+        let ledger = ledger?;
+        let summary = resolver
+            .summarize(&ledger)
+            .with_context(|| format!("{}", path.display()))?;
+        printer.print(&summary)?;
+    }
+    Ok(())
+}
+
+/// Picks the network for each ledger: the given one, or in auto mode the well-known network
+/// whose passphrase the transaction hashes match (kept until a ledger says otherwise).
+struct NetworkResolver {
+    fixed: Option<Network>,
+    detected: Option<Network>,
+}
+
+impl NetworkResolver {
+    fn new(fixed: Option<Network>) -> Self {
+        NetworkResolver { fixed, detected: None }
+    }
+
+    fn summarize(&mut self, ledger: &DecodedLedger) -> Result<LedgerSummary, DecodeError> {
+        if let Some(network) = &self.fixed {
+            return LedgerView::new(&ledger.meta, network).map(|view| LedgerSummary::of(&view));
+        }
+        let guess = self.detected.clone().unwrap_or_default();
+        match LedgerView::new(&ledger.meta, &guess) {
+            Ok(view) => Ok(LedgerSummary::of(&view)),
+            Err(err @ DecodeError::TxNotInSet { .. }) => {
+                let Some(network) = Network::detect(&ledger.meta) else { return Err(err) };
+                let view = LedgerView::new(&ledger.meta, &network)?;
+                let summary = LedgerSummary::of(&view);
+                self.detected = Some(network);
+                Ok(summary)
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
+struct Printer<W> {
+    out: W,
+    json: bool,
+}
+
+impl<W: Write> Printer<W> {
+    fn print(&mut self, summary: &LedgerSummary) -> anyhow::Result<()> {
+        if self.json {
+            serde_json::to_writer(&mut self.out, summary)?;
+            writeln!(self.out)?;
+        } else {
+            writeln!(
+                self.out,
+                "ledger {:>10}  protocol {:>2}  {}  txs {:>5} ({:>4} failed)  ops {:>6}  events {:>6}",
+                summary.sequence,
+                summary.protocol_version,
+                summary.closed_at,
+                summary.transactions,
+                summary.failed_transactions,
+                summary.operations,
+                summary.contract_events,
+            )?;
+        }
+        Ok(())
+    }
+}

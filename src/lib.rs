@@ -1,0 +1,23 @@
+//! ledgerflow: the Stellar ledger stream as Arrow tables.
+//!
+//! This crate is the library under the `ledgerflow` service: data, formats, storage and
+//! resilience primitives, and no actors (the supervised actor tree lives in `actors/`).
+//!
+//! # Layout
+//! - [`network`]: network passphrases, transaction-hash network ids, detection.
+//! - [`decode`]: framings of `LedgerCloseMeta` (raw XDR, base64, batches, SEP-54 objects),
+//!   limits, and the ledger iterator; [`decode::DecodeError`].
+//! - [`datastore`]: SEP-54 data stores: manifest, key layout, local reader and writer.
+//! - [`ledger`]: [`ledger::LedgerView`], a ledger's transactions joined in apply order; TOIDs.
+//! - [`tables`]: Arrow record batches for `ledgers`, `transactions`, `operations` and
+//!   `contract_events`, with stellar-etl column names (see `docs/schema.md`).
+//! - [`summary`]: per-ledger counts and hashes (what `ledgerflow inspect` prints).
+//! - [`generator`]: deterministic synthetic ledgers, the embedded default source.
+
+pub mod datastore;
+pub mod decode;
+pub mod generator;
+pub mod ledger;
+pub mod network;
+pub mod summary;
+pub mod tables;

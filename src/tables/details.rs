@@ -1,0 +1,1 @@
+//! TEMPORARY scaffold: operation details JSON (being written in this change).
