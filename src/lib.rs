@@ -13,11 +13,21 @@
 //!   `contract_events`, with stellar-etl column names (see `docs/schema.md`).
 //! - [`summary`]: per-ledger counts and hashes (what `ledgerflow inspect` prints).
 //! - [`generator`]: deterministic synthetic ledgers, the embedded default source.
+//! - [`range`]: inclusive, contiguous ledger ranges.
+//! - [`resilience`]: failure classes, retry policies and circuit breakers (the supervisors'
+//!   primitives).
+//! - [`checkpoint`]: per-stream progress in sled, committed atomically with the files it makes
+//!   visible.
+//! - [`archive`]: Parquet files in a hive layout, written by two-phase commit.
 
+pub mod archive;
+pub mod checkpoint;
 pub mod datastore;
 pub mod decode;
 pub mod generator;
 pub mod ledger;
 pub mod network;
+pub mod range;
+pub mod resilience;
 pub mod summary;
 pub mod tables;
