@@ -68,7 +68,7 @@ fn synthetic_dataset() -> Dataset {
     let config = GeneratorConfig { ledger_count: Some(100), ..GeneratorConfig::default() };
     let network = config.network.clone();
     let ledgers =
-        SyntheticLedgers::new(config).map(|l| l.meta.to_xdr(Limits::none()).expect("encode")).collect();
+        SyntheticLedgers::new(config).expect("valid config").map(|l| l.meta.to_xdr(Limits::none()).expect("encode")).collect();
     Dataset { name: "synthetic".to_owned(), network, ledgers }
 }
 

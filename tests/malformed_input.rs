@@ -51,7 +51,7 @@ fn seeds() -> &'static Vec<(Vec<u8>, Network)> {
             }
         }
         let config = ledgerflow::generator::GeneratorConfig { ledger_count: Some(2), transactions_per_ledger: 20, ..Default::default() };
-        for ledger in ledgerflow::generator::SyntheticLedgers::new(config.clone()) {
+        for ledger in ledgerflow::generator::SyntheticLedgers::new(config.clone()).unwrap() {
             use stellar_xdr::WriteXdr;
             seeds.push((ledger.meta.to_xdr(stellar_xdr::Limits::none()).unwrap(), config.network.clone()));
         }

@@ -52,14 +52,19 @@ impl Default for GeneratorConfig {
 impl GeneratorConfig {
     /// Checks every field; the error names the field, its value and what is allowed.
     pub fn validate(&self) -> Result<(), GeneratorError> {
-        let invalid = |key, value: String, allowed| Err(GeneratorError::InvalidConfig { key, value, allowed });
+        let invalid =
+            |key, value: String, allowed| Err(GeneratorError::InvalidConfig { key, value, allowed });
         if self.first_sequence == 0 {
             return invalid("first_sequence", "0".into(), "at least 1");
         }
         if let Some(count) = self.ledger_count
             && u64::from(self.first_sequence) + u64::from(count) - 1 > u64::from(u32::MAX)
         {
-            return invalid("ledger_count", count.to_string(), "first_sequence + ledger_count - 1 <= u32::MAX");
+            return invalid(
+                "ledger_count",
+                count.to_string(),
+                "first_sequence + ledger_count - 1 <= u32::MAX",
+            );
         }
         if self.transactions_per_ledger > MAX_TRANSACTIONS_PER_LEDGER {
             return invalid(
@@ -83,8 +88,10 @@ impl GeneratorConfig {
     /// Sequence of the last ledger; `None` for an endless stream. For `ledger_count == Some(0)`
     /// this is `first_sequence - 1` (an empty range).
     pub fn last_sequence(&self) -> Option<u32> {
-        self.ledger_count
-            .map(|count| (u64::from(self.first_sequence) + u64::from(count)).saturating_sub(1).min(u64::from(u32::MAX)) as u32)
+        self.ledger_count.map(|count| {
+            (u64::from(self.first_sequence) + u64::from(count)).saturating_sub(1).min(u64::from(u32::MAX))
+                as u32
+        })
     }
 }
 
@@ -96,7 +103,9 @@ pub enum GeneratorError {
     InvalidConfig { key: &'static str, value: String, allowed: &'static str },
     #[error("ledger {sequence} is before the first generated ledger {first}")]
     BeforeFirst { sequence: u32, first: u32 },
-    #[error("ledger {sequence} is past the last generated ledger {last} (the stream may start at {last} + 1, empty)")]
+    #[error(
+        "ledger {sequence} is past the last generated ledger {last} (the stream may start at {last} + 1, empty)"
+    )]
     AfterLast { sequence: u32, last: u32 },
     #[error("ledger_count is None (an endless stream): a store needs a ledger count")]
     Unbounded,

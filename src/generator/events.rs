@@ -9,8 +9,8 @@
 //! - Contract-specific events of the AMM (`swap`) and the vault (`deposit`).
 
 use stellar_xdr::{
-    ContractEvent, ContractEventBody, ContractEventType, ContractEventV0, ContractId, ExtensionPoint, Int128Parts,
-    ScAddress, ScMap, ScMapEntry, ScVal, TransactionEvent, TransactionEventStage,
+    ContractEvent, ContractEventBody, ContractEventType, ContractEventV0, ContractId, ExtensionPoint,
+    Int128Parts, ScAddress, ScMap, ScMapEntry, ScVal, TransactionEvent, TransactionEventStage,
 };
 
 use super::universe::{AssetId, Universe, symbol};
@@ -55,7 +55,7 @@ pub(super) fn transfer(
         ))),
     };
     let topics = vec![
-        universe.symbols.transfer.clone(),
+        ScVal::Symbol(universe.symbols.transfer.clone()),
         ScVal::Address(from),
         ScVal::Address(to),
         info.topic.clone(),
@@ -64,13 +64,18 @@ pub(super) fn transfer(
 }
 
 /// A CAP-67 fee event on the native SAC: positive when charged, negative for a refund.
-pub(super) fn fee(universe: &Universe, fee_source: ScAddress, amount: i64, stage: TransactionEventStage) -> TransactionEvent {
+pub(super) fn fee(
+    universe: &Universe,
+    fee_source: ScAddress,
+    amount: i64,
+    stage: TransactionEventStage,
+) -> TransactionEvent {
     let native = universe.asset(AssetId::Native);
     TransactionEvent {
         stage,
         event: contract_event(
             &native.sac,
-            vec![universe.symbols.fee.clone(), ScVal::Address(fee_source)],
+            vec![ScVal::Symbol(universe.symbols.fee.clone()), ScVal::Address(fee_source)],
             i128_val(i128::from(amount)),
         ),
     }

@@ -61,7 +61,9 @@ pub(super) fn fee_bump_hash(network_id: &[u8; 32], tx: &FeeBumpTransaction) -> [
 
 /// `sha256(xdr(TransactionResultSet { results }))` without collecting the set: the header's
 /// `txSetResultHash`.
-pub(super) fn result_set_hash<'a>(results: impl ExactSizeIterator<Item = &'a TransactionResultPair>) -> [u8; 32] {
+pub(super) fn result_set_hash<'a>(
+    results: impl ExactSizeIterator<Item = &'a TransactionResultPair>,
+) -> [u8; 32] {
     let mut writer = hasher();
     let count = u32::try_from(results.len()).expect("a ledger holds fewer than 2^32 transactions");
     count.write_xdr(&mut writer).expect(INFALLIBLE);

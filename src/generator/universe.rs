@@ -7,7 +7,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use stellar_xdr::{
     AccountId, AlphaNum4, AlphaNum12, Asset, AssetCode4, AssetCode12, ContractId, ContractIdPreimage, Hash,
-    HashIdPreimage, HashIdPreimageContractId, NodeId, PublicKey, ScAddress, ScString, ScSymbol, ScVal, Uint256,
+    HashIdPreimage, HashIdPreimageContractId, NodeId, PublicKey, ScAddress, ScString, ScSymbol, ScVal,
+    Uint256,
 };
 
 use super::GeneratorConfig;
@@ -35,8 +36,8 @@ pub(super) enum AssetId {
     Long = 4,
 }
 
-pub(super) const ALL_ASSETS: [AssetId; 5] = [AssetId::Native, AssetId::Usdc, AssetId::Eurc, AssetId::Aqua, AssetId::Long];
-pub(super) const CREDIT_ASSETS: [AssetId; 4] = [AssetId::Usdc, AssetId::Eurc, AssetId::Aqua, AssetId::Long];
+pub(super) const ALL_ASSETS: [AssetId; 5] =
+    [AssetId::Native, AssetId::Usdc, AssetId::Eurc, AssetId::Aqua, AssetId::Long];
 
 /// One asset and what events and conversions need of it.
 pub(super) struct AssetInfo {
@@ -49,12 +50,12 @@ pub(super) struct AssetInfo {
     pub price_micro_usd: i64,
 }
 
-/// Precomputed `ScVal` symbols used by events and invocations.
+/// Symbols used as event topics and function names, built once.
 pub(super) struct Symbols {
-    pub transfer: ScVal,
-    pub fee: ScVal,
-    pub swap: ScVal,
-    pub deposit: ScVal,
+    pub transfer: ScSymbol,
+    pub fee: ScSymbol,
+    pub swap: ScSymbol,
+    pub deposit: ScSymbol,
 }
 
 pub(super) struct Universe {
@@ -104,10 +105,10 @@ impl Universe {
             amm: ContractId(Hash(labelled("contract amm", 0, 0))),
             vault: ContractId(Hash(labelled("contract vault", 0, 0))),
             symbols: Symbols {
-                transfer: symbol("transfer"),
-                fee: symbol("fee"),
-                swap: symbol("swap"),
-                deposit: symbol("deposit"),
+                transfer: symbol_name("transfer"),
+                fee: symbol_name("fee"),
+                swap: symbol_name("swap"),
+                deposit: symbol_name("deposit"),
             },
             genesis_previous_hash: labelled("genesis", config.seed, u64::from(config.first_sequence)),
             network_id,
@@ -133,7 +134,8 @@ fn sac_id(network_id: [u8; 32], asset: &Asset) -> ContractId {
 }
 
 fn issuer(strkey: &str) -> AccountId {
-    let key = stellar_strkey::ed25519::PublicKey::from_string(strkey).expect("issuer constants are valid G strkeys");
+    let key = stellar_strkey::ed25519::PublicKey::from_string(strkey)
+        .expect("issuer constants are valid G strkeys");
     AccountId(PublicKey::PublicKeyTypeEd25519(Uint256(key.0)))
 }
 
@@ -149,8 +151,12 @@ fn alphanum12(code: &str, issuer_strkey: &str) -> Asset {
     Asset::CreditAlphanum12(AlphaNum12 { asset_code: AssetCode12(bytes), issuer: issuer(issuer_strkey) })
 }
 
+pub(super) fn symbol_name(name: &str) -> ScSymbol {
+    ScSymbol(name.try_into().expect("symbols are short identifiers"))
+}
+
 pub(super) fn symbol(name: &str) -> ScVal {
-    ScVal::Symbol(ScSymbol(name.try_into().expect("symbols are short identifiers")))
+    ScVal::Symbol(symbol_name(name))
 }
 
 pub(super) fn string(value: &str) -> ScVal {
