@@ -67,8 +67,10 @@ fn fixture_datasets() -> Vec<Dataset> {
 fn synthetic_dataset() -> Dataset {
     let config = GeneratorConfig { ledger_count: Some(100), ..GeneratorConfig::default() };
     let network = config.network.clone();
-    let ledgers =
-        SyntheticLedgers::new(config).expect("valid config").map(|l| l.meta.to_xdr(Limits::none()).expect("encode")).collect();
+    let ledgers = SyntheticLedgers::new(config)
+        .expect("valid config")
+        .map(|l| l.meta.to_xdr(Limits::none()).expect("encode"))
+        .collect();
     Dataset { name: "synthetic".to_owned(), network, ledgers }
 }
 

@@ -10,12 +10,11 @@
 use std::collections::HashMap;
 
 use stellar_xdr::{
-    ContractEvent, DiagnosticEvent, GeneralizedTransactionSet, LedgerCloseMeta,
-    LedgerEntryChanges, LedgerHeader, LedgerHeaderHistoryEntry, MuxedAccount, Operation,
-    OperationResult, TransactionEnvelope, TransactionEvent, TransactionMeta, TransactionPhase,
-    TransactionResultPair, TransactionResultResult, TxSetComponent, FeeBumpTransactionInnerTx,
-    InnerTransactionResultResult, TransactionExt, SorobanTransactionData, Preconditions, Memo,
-    TransactionResultCode,
+    ContractEvent, DiagnosticEvent, FeeBumpTransactionInnerTx, GeneralizedTransactionSet,
+    InnerTransactionResultResult, LedgerCloseMeta, LedgerEntryChanges, LedgerHeader,
+    LedgerHeaderHistoryEntry, Memo, MuxedAccount, Operation, OperationResult, Preconditions,
+    SorobanTransactionData, TransactionEnvelope, TransactionEvent, TransactionExt, TransactionMeta,
+    TransactionPhase, TransactionResultCode, TransactionResultPair, TransactionResultResult, TxSetComponent,
 };
 
 use crate::decode::DecodeError;
@@ -168,12 +167,8 @@ impl<'a> LedgerView<'a> {
     }
 }
 
-type Processed<'a> = (
-    &'a TransactionResultPair,
-    &'a LedgerEntryChanges,
-    &'a TransactionMeta,
-    Option<&'a LedgerEntryChanges>,
-);
+type Processed<'a> =
+    (&'a TransactionResultPair, &'a LedgerEntryChanges, &'a TransactionMeta, Option<&'a LedgerEntryChanges>);
 
 fn join_by_hash<'a>(
     sequence: u32,
@@ -183,12 +178,10 @@ fn join_by_hash<'a>(
     network: &Network,
 ) -> Result<Vec<TxView<'a>>, DecodeError> {
     let network_id = network.id();
-    let mut by_hash: HashMap<[u8; 32], &'a TransactionEnvelope> =
-        HashMap::with_capacity(envelopes.len());
+    let mut by_hash: HashMap<[u8; 32], &'a TransactionEnvelope> = HashMap::with_capacity(envelopes.len());
     for (index, envelope) in envelopes.iter().enumerate() {
-        let hash = envelope
-            .hash(network_id)
-            .map_err(|source| DecodeError::TxHash { sequence, index, source })?;
+        let hash =
+            envelope.hash(network_id).map_err(|source| DecodeError::TxHash { sequence, index, source })?;
         by_hash.insert(hash, envelope);
     }
     let mut transactions = Vec::with_capacity(processed.len());
@@ -336,8 +329,9 @@ impl<'a> TxView<'a> {
             }
             TransactionResultResult::TxFeeBumpInnerSuccess(inner)
             | TransactionResultResult::TxFeeBumpInnerFailed(inner) => match &inner.result.result {
-                InnerTransactionResultResult::TxSuccess(r)
-                | InnerTransactionResultResult::TxFailed(r) => Some(r.as_slice()),
+                InnerTransactionResultResult::TxSuccess(r) | InnerTransactionResultResult::TxFailed(r) => {
+                    Some(r.as_slice())
+                }
                 _ => None,
             },
             _ => None,
@@ -384,9 +378,7 @@ impl<'a> TxView<'a> {
     pub fn diagnostic_events(&self) -> &'a [DiagnosticEvent] {
         match self.meta {
             TransactionMeta::V4(m) => m.diagnostic_events.as_slice(),
-            TransactionMeta::V3(m) => {
-                m.soroban_meta.as_ref().map_or(&[], |s| s.diagnostic_events.as_slice())
-            }
+            TransactionMeta::V3(m) => m.soroban_meta.as_ref().map_or(&[], |s| s.diagnostic_events.as_slice()),
             _ => &[],
         }
     }

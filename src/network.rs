@@ -81,10 +81,7 @@ impl Network {
 
     /// The short name of a well-known network, if this is one.
     pub fn name(&self) -> Option<&'static str> {
-        WELL_KNOWN
-            .iter()
-            .find(|(_, passphrase)| *passphrase == &*self.passphrase)
-            .map(|(name, _)| *name)
+        WELL_KNOWN.iter().find(|(_, passphrase)| *passphrase == &*self.passphrase).map(|(name, _)| *name)
     }
 
     /// Finds the well-known network under which the first transaction of `meta` hashes to the
@@ -94,9 +91,7 @@ impl Network {
         let recorded = first_recorded_tx_hash(meta)?;
         let envelopes = envelopes_in_tx_set(meta);
         Self::well_known().find(|network| {
-            envelopes
-                .iter()
-                .any(|envelope| envelope.hash(network.id).is_ok_and(|hash| hash == recorded))
+            envelopes.iter().any(|envelope| envelope.hash(network.id).is_ok_and(|hash| hash == recorded))
         })
     }
 }

@@ -23,7 +23,8 @@ fn u(v: &Value) -> u64 {
 #[test]
 fn every_fixture_file_is_listed_in_the_index() {
     let Some(root) = fixtures("every_fixture_file_is_listed_in_the_index") else { return };
-    let listed: Vec<String> = expected_entries(&root).iter().map(|e| e["file"].as_str().unwrap().to_owned()).collect();
+    let listed: Vec<String> =
+        expected_entries(&root).iter().map(|e| e["file"].as_str().unwrap().to_owned()).collect();
     let mut found = Vec::new();
     for dir in ["raw", "datastore"] {
         let mut stack = vec![root.join(dir)];
@@ -67,37 +68,76 @@ fn summaries_match_the_independent_decoder() {
             assert_eq!(u64::from(summary.sequence), u(&expected["ledger_sequence"]), "{file}");
             assert_eq!(u64::from(summary.protocol_version), u(&expected["protocol_version"]), "{file} {seq}");
             assert_eq!(summary.closed_at, expected["closed_at"].as_str().unwrap(), "{file} {seq}");
-            assert_eq!(u64::from(view.meta_version()), u(&expected["ledger_close_meta_version"]), "{file} {seq}");
+            assert_eq!(
+                u64::from(view.meta_version()),
+                u(&expected["ledger_close_meta_version"]),
+                "{file} {seq}"
+            );
             assert_eq!(u64::from(summary.transactions), u(&expected["tx_count"]), "{file} {seq}");
-            assert_eq!(u64::from(summary.successful_transactions), u(&expected["tx_successful"]), "{file} {seq}");
+            assert_eq!(
+                u64::from(summary.successful_transactions),
+                u(&expected["tx_successful"]),
+                "{file} {seq}"
+            );
             assert_eq!(u64::from(summary.failed_transactions), u(&expected["tx_failed"]), "{file} {seq}");
             assert_eq!(u64::from(summary.operations), u(&expected["operation_count"]), "{file} {seq}");
-            assert_eq!(u64::from(summary.contract_events), u(&expected["contract_event_count"]), "{file} {seq}");
+            assert_eq!(
+                u64::from(summary.contract_events),
+                u(&expected["contract_event_count"]),
+                "{file} {seq}"
+            );
 
             let diagnostic: usize = view.transactions.iter().map(|t| t.diagnostic_events().len()).sum();
             let tx_level: usize = view.transactions.iter().map(|t| t.transaction_events().len()).sum();
             let fee_bumps = view.transactions.iter().filter(|t| t.is_fee_bump()).count();
-            assert_eq!(diagnostic as u64, u(&expected["diagnostic_event_count"]), "{file} {seq} diagnostic events");
-            assert_eq!(tx_level as u64, u(&expected["transaction_level_event_count"]), "{file} {seq} tx-level events");
+            assert_eq!(
+                diagnostic as u64,
+                u(&expected["diagnostic_event_count"]),
+                "{file} {seq} diagnostic events"
+            );
+            assert_eq!(
+                tx_level as u64,
+                u(&expected["transaction_level_event_count"]),
+                "{file} {seq} tx-level events"
+            );
             assert_eq!(fee_bumps as u64, u(&expected["fee_bump_tx_count"]), "{file} {seq} fee bumps");
 
             let mut meta_versions: BTreeMap<String, u64> = BTreeMap::new();
             for tx in &view.transactions {
                 *meta_versions.entry(tx.meta_version().to_string()).or_default() += 1;
             }
-            let expected_versions: BTreeMap<String, u64> =
-                expected["transaction_meta_versions"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), u(v))).collect();
+            let expected_versions: BTreeMap<String, u64> = expected["transaction_meta_versions"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), u(v)))
+                .collect();
             assert_eq!(meta_versions, expected_versions, "{file} {seq} meta versions");
 
             let expected_txs = expected["transactions"].as_array().unwrap();
             assert_eq!(summary.transaction_hashes.len(), expected_txs.len());
-            for ((tx, hash), expected_tx) in view.transactions.iter().zip(&summary.transaction_hashes).zip(expected_txs) {
-                assert_eq!(hash, expected_tx["hash"].as_str().unwrap(), "{file} {seq} apply order {}", tx.application_order);
+            for ((tx, hash), expected_tx) in
+                view.transactions.iter().zip(&summary.transaction_hashes).zip(expected_txs)
+            {
+                assert_eq!(
+                    hash,
+                    expected_tx["hash"].as_str().unwrap(),
+                    "{file} {seq} apply order {}",
+                    tx.application_order
+                );
                 assert_eq!(tx.successful(), expected_tx["successful"].as_bool().unwrap(), "{file} {hash}");
-                assert_eq!(code_key(tx.result_code().name()), code_key(expected_tx["result_code"].as_str().unwrap()), "{file} {hash}");
+                assert_eq!(
+                    code_key(tx.result_code().name()),
+                    code_key(expected_tx["result_code"].as_str().unwrap()),
+                    "{file} {hash}"
+                );
                 assert_eq!(tx.fee_charged() as u64, u(&expected_tx["fee_charged"]), "{file} {hash}");
                 assert_eq!(tx.operations().len() as u64, u(&expected_tx["operation_count"]), "{file} {hash}");
-                assert_eq!(tx.operation_events().count() as u64, u(&expected_tx["contract_events"]), "{file} {hash}");
+                assert_eq!(
+                    tx.operation_events().count() as u64,
+                    u(&expected_tx["contract_events"]),
+                    "{file} {hash}"
+                );
                 hashes_checked += 1;
             }
             ledgers_checked += 1;
@@ -128,31 +168,73 @@ fn tables_match_the_independent_decoder() {
         assert_eq!(l.num_rows(), expected_ledgers.len(), "{file}");
         let col = |name: &str| l.column_by_name(name).unwrap_or_else(|| panic!("ledgers.{name}"));
         for (i, expected) in expected_ledgers.iter().enumerate() {
-            assert_eq!(u64::from(col("sequence").as_primitive::<UInt32Type>().value(i)), u(&expected["ledger_sequence"]));
-            assert_eq!(col("ledger_hash").as_string::<i32>().value(i), expected["ledger_hash"].as_str().unwrap());
-            assert_eq!(col("previous_ledger_hash").as_string::<i32>().value(i), expected["previous_ledger_hash"].as_str().unwrap());
-            assert_eq!(col("closed_at").as_primitive::<TimestampMicrosecondType>().value(i) as u64, u(&expected["close_time_unix"]) * 1_000_000);
-            assert_eq!(u64::from(col("base_fee").as_primitive::<UInt32Type>().value(i)), u(&expected["base_fee"]));
+            assert_eq!(
+                u64::from(col("sequence").as_primitive::<UInt32Type>().value(i)),
+                u(&expected["ledger_sequence"])
+            );
+            assert_eq!(
+                col("ledger_hash").as_string::<i32>().value(i),
+                expected["ledger_hash"].as_str().unwrap()
+            );
+            assert_eq!(
+                col("previous_ledger_hash").as_string::<i32>().value(i),
+                expected["previous_ledger_hash"].as_str().unwrap()
+            );
+            assert_eq!(
+                col("closed_at").as_primitive::<TimestampMicrosecondType>().value(i) as u64,
+                u(&expected["close_time_unix"]) * 1_000_000
+            );
+            assert_eq!(
+                u64::from(col("base_fee").as_primitive::<UInt32Type>().value(i)),
+                u(&expected["base_fee"])
+            );
             // stellar-etl: transaction_count counts successful transactions only.
-            assert_eq!(col("transaction_count").as_primitive::<Int32Type>().value(i) as u64, u(&expected["tx_successful"]));
-            assert_eq!(col("failed_transaction_count").as_primitive::<Int32Type>().value(i) as u64, u(&expected["tx_failed"]));
-            let successful_ops: u64 = expected["operations_successful_txs_by_type"].as_object().unwrap().values().map(u).sum();
-            assert_eq!(col("operation_count").as_primitive::<Int32Type>().value(i) as u64, successful_ops, "{file}");
-            assert_eq!(col("tx_set_operation_count").as_primitive::<Int32Type>().value(i) as u64, u(&expected["operation_count"]));
+            assert_eq!(
+                col("transaction_count").as_primitive::<Int32Type>().value(i) as u64,
+                u(&expected["tx_successful"])
+            );
+            assert_eq!(
+                col("failed_transaction_count").as_primitive::<Int32Type>().value(i) as u64,
+                u(&expected["tx_failed"])
+            );
+            let successful_ops: u64 =
+                expected["operations_successful_txs_by_type"].as_object().unwrap().values().map(u).sum();
+            assert_eq!(
+                col("operation_count").as_primitive::<Int32Type>().value(i) as u64,
+                successful_ops,
+                "{file}"
+            );
+            assert_eq!(
+                col("tx_set_operation_count").as_primitive::<Int32Type>().value(i) as u64,
+                u(&expected["operation_count"])
+            );
             assert!(!col("ledger_header").is_null(i), "raw header kept");
         }
 
         // transactions: every hash in apply order, result, fee
         let t = &tables.transactions;
-        let expected_txs: Vec<&Value> = expected_ledgers.iter().flat_map(|l| l["transactions"].as_array().unwrap()).collect();
+        let expected_txs: Vec<&Value> =
+            expected_ledgers.iter().flat_map(|l| l["transactions"].as_array().unwrap()).collect();
         assert_eq!(t.num_rows(), expected_txs.len(), "{file}");
         let tcol = |name: &str| t.column_by_name(name).unwrap_or_else(|| panic!("transactions.{name}"));
         for (i, expected) in expected_txs.iter().enumerate() {
             let hash = tcol("transaction_hash").as_string::<i32>().value(i);
             assert_eq!(hash, expected["hash"].as_str().unwrap(), "{file} row {i}");
-            assert_eq!(tcol("successful").as_boolean().value(i), expected["successful"].as_bool().unwrap(), "{hash}");
-            assert_eq!(tcol("fee_charged").as_primitive::<Int64Type>().value(i) as u64, u(&expected["fee_charged"]), "{hash}");
-            assert_eq!(tcol("operation_count").as_primitive::<Int32Type>().value(i) as u64, u(&expected["operation_count"]), "{hash}");
+            assert_eq!(
+                tcol("successful").as_boolean().value(i),
+                expected["successful"].as_bool().unwrap(),
+                "{hash}"
+            );
+            assert_eq!(
+                tcol("fee_charged").as_primitive::<Int64Type>().value(i) as u64,
+                u(&expected["fee_charged"]),
+                "{hash}"
+            );
+            assert_eq!(
+                tcol("operation_count").as_primitive::<Int32Type>().value(i) as u64,
+                u(&expected["operation_count"]),
+                "{hash}"
+            );
             let code = tcol("transaction_result_code").as_string::<i32>().value(i);
             let code = code.strip_prefix("TransactionResultCode").expect("Go enum name");
             assert_eq!(code_key(code), code_key(expected["result_code"].as_str().unwrap()), "{hash}");
@@ -184,7 +266,11 @@ fn tables_match_the_independent_decoder() {
             total
         };
         assert_eq!(by_type, sum_maps("operations_by_type"), "{file} operations by type");
-        assert_eq!(successful_by_type, sum_maps("operations_successful_txs_by_type"), "{file} successful operations by type");
+        assert_eq!(
+            successful_by_type,
+            sum_maps("operations_successful_txs_by_type"),
+            "{file} successful operations by type"
+        );
 
         // contract events by type
         let e = &tables.contract_events;
@@ -215,10 +301,15 @@ fn data_stores_read_in_order_and_complete() {
         let mut sequences = Vec::new();
         let mut hashes = Vec::new();
         for (name, path) in data_store.objects().unwrap() {
-            let ledgers: Vec<_> = data_store.read(&path, &DecodeLimits::default()).unwrap().collect::<Result<_, _>>().unwrap();
+            let ledgers: Vec<_> =
+                data_store.read(&path, &DecodeLimits::default()).unwrap().collect::<Result<_, _>>().unwrap();
             assert_eq!(ledgers.first().map(|l| l.sequence), Some(name.first), "{}", path.display());
             assert_eq!(ledgers.last().map(|l| l.sequence), Some(name.last), "{}", path.display());
-            assert_eq!(data_store.object_path(name.first).as_deref(), Some(path.as_path()), "layout computes the key");
+            assert_eq!(
+                data_store.object_path(name.first).as_deref(),
+                Some(path.as_path()),
+                "layout computes the key"
+            );
             for ledger in ledgers {
                 let view = LedgerView::new(&ledger.meta, &network).unwrap();
                 sequences.push(ledger.sequence);
@@ -235,7 +326,14 @@ fn data_stores_read_in_order_and_complete() {
             .map(|l| (u(&l["ledger_sequence"]), l))
             .collect::<BTreeMap<_, _>>()
             .into_values()
-            .flat_map(|l| l["transactions"].as_array().unwrap().iter().map(|t| t["hash"].as_str().unwrap().to_owned()).collect::<Vec<_>>())
+            .flat_map(|l| {
+                l["transactions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["hash"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         assert_eq!(hashes, expected_hashes, "{store}");
     }

@@ -50,7 +50,11 @@ fn seeds() -> &'static Vec<(Vec<u8>, Network)> {
                 seeds.push((bytes, network));
             }
         }
-        let config = ledgerflow::generator::GeneratorConfig { ledger_count: Some(2), transactions_per_ledger: 20, ..Default::default() };
+        let config = ledgerflow::generator::GeneratorConfig {
+            ledger_count: Some(2),
+            transactions_per_ledger: 20,
+            ..Default::default()
+        };
         for ledger in ledgerflow::generator::SyntheticLedgers::new(config.clone()).unwrap() {
             use stellar_xdr::WriteXdr;
             seeds.push((ledger.meta.to_xdr(stellar_xdr::Limits::none()).unwrap(), config.network.clone()));
@@ -74,7 +78,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit(at, bit)),
         (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| Mutation::Overwrite(at, byte)),
         any::<usize>().prop_map(Mutation::Truncate),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(at, b)| Mutation::Insert(at, b)),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16))
+            .prop_map(|(at, b)| Mutation::Insert(at, b)),
         any::<usize>().prop_map(Mutation::HugeLength),
     ]
 }
@@ -138,14 +143,23 @@ fn oversized_objects_are_refused_before_allocation() {
 
 #[test]
 fn a_corrupt_ledger_in_a_batch_keeps_the_ledgers_before_it() {
-    let Some(root) = support::fixtures("a_corrupt_ledger_in_a_batch_keeps_the_ledgers_before_it") else { return };
-    let path = support::fixture(&root, "datastore/testnet-2022-batched/FFEA7BFF--1410048-1410111/FFEA7BFF--1410048-1410063.xdr.zst");
+    let Some(root) = support::fixtures("a_corrupt_ledger_in_a_batch_keeps_the_ledgers_before_it") else {
+        return;
+    };
+    let path = support::fixture(
+        &root,
+        "datastore/testnet-2022-batched/FFEA7BFF--1410048-1410111/FFEA7BFF--1410048-1410063.xdr.zst",
+    );
     let xdr = zstd::decode_all(&std::fs::read(path).unwrap()[..]).unwrap();
     // Cut the batch inside its 6th ledger.
-    let ledgers: Vec<_> = read_object("batch", xdr.clone(), None, &DecodeLimits::default()).unwrap().map(Result::unwrap).collect();
+    let ledgers: Vec<_> = read_object("batch", xdr.clone(), None, &DecodeLimits::default())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(ledgers.len(), 16);
     let cut = 12 + ledgers[..5].iter().map(|l| l.xdr_bytes).sum::<usize>() + 100;
-    let results: Vec<_> = read_object("batch.xdr", xdr[..cut].to_vec(), None, &DecodeLimits::default()).unwrap().collect();
+    let results: Vec<_> =
+        read_object("batch.xdr", xdr[..cut].to_vec(), None, &DecodeLimits::default()).unwrap().collect();
     assert_eq!(results.len(), 6, "5 ledgers and the error");
     for (i, result) in results[..5].iter().enumerate() {
         assert_eq!(result.as_ref().unwrap().sequence, 1410048 + i as u32);
@@ -153,17 +167,29 @@ fn a_corrupt_ledger_in_a_batch_keeps_the_ledgers_before_it() {
     let err = results[5].as_ref().unwrap_err();
     assert_eq!(err.sequence(), Some(1410053));
     let message = err.to_string();
-    assert!(message.starts_with("batch.xdr: ledger 1410053: malformed LedgerCloseMeta XDR at byte"), "{message}");
+    assert!(
+        message.starts_with("batch.xdr: ledger 1410053: malformed LedgerCloseMeta XDR at byte"),
+        "{message}"
+    );
 }
 
 #[test]
 fn wrong_network_is_named_with_the_matching_one() {
     let Some(root) = support::fixtures("wrong_network_is_named_with_the_matching_one") else { return };
     let path = support::fixture(&root, "raw/lcm-xdr/testnet-1410096.xdr");
-    let ledger = ledgerflow::decode::read_path(&path, None, &DecodeLimits::default()).unwrap().next().unwrap().unwrap();
+    let ledger = ledgerflow::decode::read_path(&path, None, &DecodeLimits::default())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     let err = ledgerflow::ledger::LedgerView::new(&ledger.meta, &Network::pubnet()).unwrap_err();
     let message = err.to_string();
     assert!(message.starts_with("ledger 1410096: transaction "), "{message}");
     assert!(message.contains("under network pubnet"), "{message}");
-    assert!(message.ends_with("the hashes match testnet (\"Test SDF Network ; September 2015\"), select it with --network"), "{message}");
+    assert!(
+        message.ends_with(
+            "the hashes match testnet (\"Test SDF Network ; September 2015\"), select it with --network"
+        ),
+        "{message}"
+    );
 }

@@ -9,7 +9,12 @@ use ledgerflow::generator::{GeneratorConfig, SyntheticLedgers, write_store};
 use ledgerflow::tables::{ConvertOptions, TableBuilder};
 
 fn roundtrip(ledgers_per_batch: u32, batches_per_partition: u32) {
-    let config = GeneratorConfig { ledger_count: Some(40), transactions_per_ledger: 60, seed: 7, ..Default::default() };
+    let config = GeneratorConfig {
+        ledger_count: Some(40),
+        transactions_per_ledger: 60,
+        seed: 7,
+        ..Default::default()
+    };
     let dir = tempfile::tempdir().unwrap();
     let summary = write_store(&config, dir.path(), ledgers_per_batch, batches_per_partition).unwrap();
     let expected: Vec<_> = SyntheticLedgers::new(config.clone()).unwrap().map(|l| l.expected).collect();
@@ -17,7 +22,8 @@ fn roundtrip(ledgers_per_batch: u32, batches_per_partition: u32) {
 
     let store = LocalDataStore::open(dir.path()).unwrap();
     assert_eq!(store.manifest().network(), config.network, "the manifest carries the network");
-    let mut builder = TableBuilder::new(ConvertOptions { network: store.manifest().network(), keep_raw_xdr: false });
+    let mut builder =
+        TableBuilder::new(ConvertOptions { network: store.manifest().network(), keep_raw_xdr: false });
     let objects = store.objects().unwrap();
     assert_eq!(objects.len() as u32, summary.objects);
     for (_, path) in &objects {
@@ -27,10 +33,15 @@ fn roundtrip(ledgers_per_batch: u32, batches_per_partition: u32) {
     }
     let tables = builder.finish().unwrap();
 
-    let sum = |f: &dyn Fn(&ledgerflow::generator::ExpectedCounts) -> u32| expected.iter().map(f).sum::<u32>() as usize;
+    let sum = |f: &dyn Fn(&ledgerflow::generator::ExpectedCounts) -> u32| {
+        expected.iter().map(f).sum::<u32>() as usize
+    };
     assert_eq!(tables.ledgers.num_rows(), 40);
     let sequences = tables.ledgers.column_by_name("sequence").unwrap().as_primitive::<UInt32Type>();
-    assert_eq!(sequences.values().to_vec(), (config.first_sequence..config.first_sequence + 40).collect::<Vec<_>>());
+    assert_eq!(
+        sequences.values().to_vec(),
+        (config.first_sequence..config.first_sequence + 40).collect::<Vec<_>>()
+    );
     assert_eq!(tables.transactions.num_rows(), sum(&|e| e.transactions));
     assert_eq!(tables.operations.num_rows(), sum(&|e| e.operations));
     assert_eq!(tables.contract_events.num_rows(), sum(&|e| e.contract_events));

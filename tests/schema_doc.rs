@@ -41,8 +41,13 @@ fn schema_doc_matches_every_table() {
         let actual = actual(table);
         let documented = documented(&doc, table.name());
         if documented != actual {
-            let rows: Vec<String> = actual.iter().map(|(n, t, z)| format!("| `{n}` | `{t}` | {z} | |")).collect();
-            panic!("docs/schema.md `## {}` differs from the schema; the schema's rows are:\n{}", table.name(), rows.join("\n"));
+            let rows: Vec<String> =
+                actual.iter().map(|(n, t, z)| format!("| `{n}` | `{t}` | {z} | |")).collect();
+            panic!(
+                "docs/schema.md `## {}` differs from the schema; the schema's rows are:\n{}",
+                table.name(),
+                rows.join("\n")
+            );
         }
     }
 }

@@ -12,7 +12,11 @@ fn fixtures(test: &str) -> Option<PathBuf> {
         Some(dir) => {
             // Relative paths are relative to the workspace root, where `.ci/run` runs.
             let dir = PathBuf::from(dir);
-            let dir = if dir.is_relative() { Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir) } else { dir };
+            let dir = if dir.is_relative() {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir)
+            } else {
+                dir
+            };
             assert!(dir.join("expected/index.json").is_file(), "no fixtures at {}", dir.display());
             Some(dir)
         }
@@ -49,11 +53,16 @@ const KEYS: [&str; 9] = [
 
 #[test]
 fn inspect_json_matches_the_independent_decoder_on_every_fixture() {
-    let Some(root) = fixtures("inspect_json_matches_the_independent_decoder_on_every_fixture") else { return };
-    let index: Value = serde_json::from_slice(&std::fs::read(root.join("expected/index.json")).unwrap()).unwrap();
+    let Some(root) = fixtures("inspect_json_matches_the_independent_decoder_on_every_fixture") else {
+        return;
+    };
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(root.join("expected/index.json")).unwrap()).unwrap();
     for entry in index.as_array().unwrap() {
         let file = root.join(entry["file"].as_str().unwrap());
-        let expected: Value = serde_json::from_slice(&std::fs::read(root.join(entry["expected"].as_str().unwrap())).unwrap()).unwrap();
+        let expected: Value =
+            serde_json::from_slice(&std::fs::read(root.join(entry["expected"].as_str().unwrap())).unwrap())
+                .unwrap();
         // No --network: stores carry it in .config.json, raw files are detected from the hashes.
         let output = ledgerflow(&["inspect", "--json", file.to_str().unwrap()]);
         assert!(output.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&output.stderr));
@@ -76,7 +85,8 @@ fn inspect_json_matches_the_independent_decoder_on_every_fixture() {
             assert_eq!(line["failed_transactions"], want["tx_failed"]);
             assert_eq!(line["operations"], want["operation_count"]);
             assert_eq!(line["contract_events"], want["contract_event_count"]);
-            let hashes: Vec<&Value> = want["transactions"].as_array().unwrap().iter().map(|t| &t["hash"]).collect();
+            let hashes: Vec<&Value> =
+                want["transactions"].as_array().unwrap().iter().map(|t| &t["hash"]).collect();
             assert_eq!(line["transaction_hashes"].as_array().unwrap().iter().collect::<Vec<_>>(), hashes);
         }
     }
@@ -85,7 +95,8 @@ fn inspect_json_matches_the_independent_decoder_on_every_fixture() {
 #[test]
 fn inspect_store_lists_every_ledger_in_order() {
     let Some(root) = fixtures("inspect_store_lists_every_ledger_in_order") else { return };
-    let output = ledgerflow(&["inspect", "--json", root.join("datastore/testnet-2022-batched").to_str().unwrap()]);
+    let output =
+        ledgerflow(&["inspect", "--json", root.join("datastore/testnet-2022-batched").to_str().unwrap()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let sequences: Vec<u64> = json_lines(&output).iter().map(|l| l["sequence"].as_u64().unwrap()).collect();
     assert_eq!(sequences, (1410048..=1410111).collect::<Vec<u64>>());
@@ -97,8 +108,11 @@ fn inspect_store_lists_every_ledger_in_order() {
 
 #[test]
 fn inspect_corrupt_batch_prints_earlier_ledgers_then_one_line_error() {
-    let Some(root) = fixtures("inspect_corrupt_batch_prints_earlier_ledgers_then_one_line_error") else { return };
-    let object = root.join("datastore/testnet-2022-batched/FFEA7BFF--1410048-1410111/FFEA7BEF--1410064-1410079.xdr.zst");
+    let Some(root) = fixtures("inspect_corrupt_batch_prints_earlier_ledgers_then_one_line_error") else {
+        return;
+    };
+    let object = root
+        .join("datastore/testnet-2022-batched/FFEA7BFF--1410048-1410111/FFEA7BEF--1410064-1410079.xdr.zst");
     let xdr = zstd::decode_all(&std::fs::read(object).unwrap()[..]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("cut.xdr");
@@ -113,7 +127,11 @@ fn inspect_corrupt_batch_prints_earlier_ledgers_then_one_line_error() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     let next = 1410064 + printed.len() as u64;
-    assert!(stderr.starts_with(&format!("error: {}: ledger {next}: malformed LedgerCloseMeta XDR", bad.display())), "{stderr}");
+    assert!(
+        stderr
+            .starts_with(&format!("error: {}: ledger {next}: malformed LedgerCloseMeta XDR", bad.display())),
+        "{stderr}"
+    );
 }
 
 #[test]

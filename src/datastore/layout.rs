@@ -73,9 +73,7 @@ impl ObjectName {
     /// Parses a file name (not a path); `None` for anything that is not a store object name,
     /// including one whose hex prefix does not invert its start.
     pub fn parse(file_name: &str) -> Option<Self> {
-        let stem = file_name
-            .strip_suffix(".xdr.zst")
-            .or_else(|| file_name.strip_suffix(".xdr.zstd"))?;
+        let stem = file_name.strip_suffix(".xdr.zst").or_else(|| file_name.strip_suffix(".xdr.zstd"))?;
         let (hex, range) = stem.split_once("--")?;
         let inverted = u32::from_str_radix(hex, 16).ok()?;
         let (first, last) = match range.split_once('-') {
@@ -102,14 +100,8 @@ mod tests {
     fn keys_match_galexie_examples() {
         let galexie = layout(1, 64000);
         assert_eq!(galexie.object_key(0), "FFFFFFFF--0-63999/FFFFFFFF--0.xdr.zst");
-        assert_eq!(
-            galexie.object_key(53312000),
-            "FCD285FF--53312000-53375999/FCD285FF--53312000.xdr.zst"
-        );
-        assert_eq!(
-            galexie.object_key(60659332),
-            "FC6331FF--60608000-60671999/FC62697B--60659332.xdr.zst"
-        );
+        assert_eq!(galexie.object_key(53312000), "FCD285FF--53312000-53375999/FCD285FF--53312000.xdr.zst");
+        assert_eq!(galexie.object_key(60659332), "FC6331FF--60608000-60671999/FC62697B--60659332.xdr.zst");
         let batched = layout(16, 4);
         assert_eq!(
             batched.object_key(1410050),
@@ -120,8 +112,14 @@ mod tests {
 
     #[test]
     fn object_names_parse_and_reject() {
-        assert_eq!(ObjectName::parse("FC62697B--60659332.xdr.zst"), Some(ObjectName { first: 60659332, last: 60659332 }));
-        assert_eq!(ObjectName::parse("FFEA7BFF--1410048-1410063.xdr.zstd"), Some(ObjectName { first: 1410048, last: 1410063 }));
+        assert_eq!(
+            ObjectName::parse("FC62697B--60659332.xdr.zst"),
+            Some(ObjectName { first: 60659332, last: 60659332 })
+        );
+        assert_eq!(
+            ObjectName::parse("FFEA7BFF--1410048-1410063.xdr.zstd"),
+            Some(ObjectName { first: 1410048, last: 1410063 })
+        );
         assert_eq!(ObjectName::parse("FFFFFFFF--1.xdr.zst"), None, "prefix does not invert the start");
         assert_eq!(ObjectName::parse(".config.json"), None);
         assert_eq!(ObjectName::parse("FFEA7BFF--1410048-1410000.xdr.zst"), None);

@@ -47,7 +47,12 @@ impl LocalDataStore {
         Ok(objects)
     }
 
-    fn collect(&self, dir: &Path, depth: u8, out: &mut Vec<(ObjectName, PathBuf)>) -> Result<(), DecodeError> {
+    fn collect(
+        &self,
+        dir: &Path,
+        depth: u8,
+        out: &mut Vec<(ObjectName, PathBuf)>,
+    ) -> Result<(), DecodeError> {
         let io = |source| DecodeError::Io { object: dir.display().to_string(), source };
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let entry = entry.map_err(io)?;

@@ -51,7 +51,10 @@ impl Manifest {
             return Err(invalid("batchesPerPartition is 0, must be at least 1".into()));
         }
         if manifest.compression != "zstd" {
-            return Err(invalid(format!("compression `{}` is not supported, only `zstd`", manifest.compression)));
+            return Err(invalid(format!(
+                "compression `{}` is not supported, only `zstd`",
+                manifest.compression
+            )));
         }
         Ok(manifest)
     }

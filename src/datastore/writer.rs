@@ -72,10 +72,9 @@ impl DataStoreWriter {
 
     /// Writes the pending ledgers, if any, as one object.
     pub fn flush(&mut self) -> Result<(), WriteError> {
-        let (Some(first), Some(last)) = (
-            self.pending.first().map(ledger_sequence),
-            self.pending.last().map(ledger_sequence),
-        ) else {
+        let (Some(first), Some(last)) =
+            (self.pending.first().map(ledger_sequence), self.pending.last().map(ledger_sequence))
+        else {
             return Ok(());
         };
         let batch = LedgerCloseMetaBatch {
@@ -85,7 +84,8 @@ impl DataStoreWriter {
                 .try_into()
                 .expect("a batch holds at most u32::MAX ledgers"),
         };
-        let xdr = batch.to_xdr(Limits::none()).map_err(|source| WriteError::Xdr { sequence: first, source })?;
+        let xdr =
+            batch.to_xdr(Limits::none()).map_err(|source| WriteError::Xdr { sequence: first, source })?;
         let path = self.root.join(self.layout.object_key(first));
         let io = |source| WriteError::Io { path: path.clone(), source };
         if let Some(parent) = path.parent() {

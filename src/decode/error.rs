@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use crate::resilience::{Classify, FailureClass};
+
 /// Why a ledger could not be decoded or joined. Every variant names the object (file or store
 /// key) and, when known, the ledger sequence. All are permanent: the same bytes fail again,
 /// except [`DecodeError::Io`], which may succeed on retry.
@@ -48,7 +50,9 @@ pub enum DecodeError {
     Format { object: String, reason: String },
     #[error("{path}: invalid data store manifest: {reason}")]
     Manifest { path: PathBuf, reason: String },
-    #[error("ledger {sequence}: the transaction set holds {in_set} transactions but tx_processing holds {processed}")]
+    #[error(
+        "ledger {sequence}: the transaction set holds {in_set} transactions but tx_processing holds {processed}"
+    )]
     TxSetMismatch { sequence: u32, in_set: usize, processed: usize },
     #[error("ledger {sequence}: cannot hash transaction {index} of the set: {source}")]
     TxHash {
@@ -90,9 +94,14 @@ impl DecodeError {
             _ => None,
         }
     }
+}
 
-    /// True when retrying the same read may succeed (I/O), false when the bytes are bad.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, DecodeError::Io { .. })
+impl Classify for DecodeError {
+    /// Transient when retrying the same read may succeed (I/O); permanent when the bytes are bad.
+    fn class(&self) -> FailureClass {
+        match self {
+            DecodeError::Io { .. } => FailureClass::Transient,
+            _ => FailureClass::Permanent,
+        }
     }
 }

@@ -18,8 +18,7 @@ pub enum Framing {
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 impl Framing {
-    pub const ALL: [Framing; 4] =
-        [Framing::Xdr, Framing::Base64, Framing::Batch, Framing::DataStoreObject];
+    pub const ALL: [Framing; 4] = [Framing::Xdr, Framing::Base64, Framing::Batch, Framing::DataStoreObject];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -68,8 +67,7 @@ pub(crate) fn looks_like_batch(bytes: &[u8]) -> bool {
     let word = |i: usize| bytes.get(i * 4..i * 4 + 4).map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     match (word(0), word(1), word(2)) {
         (Some(start), Some(end), Some(count)) if end >= start => {
-            u64::from(end - start) + 1 == u64::from(count)
-                && (count == 0 || word(3).is_some_and(|d| d <= 2))
+            u64::from(end - start) + 1 == u64::from(count) && (count == 0 || word(3).is_some_and(|d| d <= 2))
         }
         _ => false,
     }

@@ -36,11 +36,7 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits {
-            max_object_bytes: 1 << 30,
-            max_ledger_bytes: 256 << 20,
-            max_xdr_depth: 500,
-        }
+        DecodeLimits { max_object_bytes: 1 << 30, max_ledger_bytes: 256 << 20, max_xdr_depth: 500 }
     }
 }
 

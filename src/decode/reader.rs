@@ -214,12 +214,17 @@ impl LedgerIter {
                 continue;
             }
             self.scratch.clear();
-            if let Err(source) = base64::engine::general_purpose::STANDARD.decode_vec(text, &mut self.scratch) {
+            if let Err(source) = base64::engine::general_purpose::STANDARD.decode_vec(text, &mut self.scratch)
+            {
                 return Some(Err(DecodeError::Base64 { object: self.object.clone(), line, source }));
             }
             let expected = self.last_sequence.and_then(|s| s.checked_add(1));
             let result = decode_ledger(&self.scratch, &self.limits)
-                .map(|meta| DecodedLedger { sequence: ledger_sequence(&meta), meta, xdr_bytes: self.scratch.len() })
+                .map(|meta| DecodedLedger {
+                    sequence: ledger_sequence(&meta),
+                    meta,
+                    xdr_bytes: self.scratch.len(),
+                })
                 .map_err(|source| DecodeError::Xdr {
                     object: format!("{} line {line}", self.object),
                     sequence: expected,

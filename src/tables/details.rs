@@ -16,19 +16,16 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use stellar_xdr::{
-    AccountId, Asset, AssetCode, ChangeTrustAsset, ClaimAtom, ClaimPredicate, Claimant,
-    ClaimableBalanceId, ContractIdPreimage, HostFunction, LedgerEntry, LedgerEntryChange,
-    LedgerEntryData, LedgerEntryExt, LedgerKey, Limited, Limits, LiquidityPoolEntry,
-    LiquidityPoolEntryBody, LiquidityPoolParameters, ManageBuyOfferResult,
-    ManageOfferSuccessResultOffer, ManageSellOfferResult, MuxedAccount, Operation, OperationBody,
-    OperationResult, OperationResultTr, PathPaymentStrictReceiveResult,
-    PathPaymentStrictSendResult, PoolId, Price, ScAddress, ScVal, SignerKey, TransactionMeta,
-    TrustLineAsset, WriteXdr,
+    AccountId, Asset, AssetCode, ChangeTrustAsset, ClaimAtom, ClaimPredicate, ClaimableBalanceId, Claimant,
+    ContractIdPreimage, HostFunction, LedgerEntry, LedgerEntryChange, LedgerEntryData, LedgerEntryExt,
+    LedgerKey, Limited, Limits, LiquidityPoolEntry, LiquidityPoolEntryBody, LiquidityPoolParameters,
+    ManageBuyOfferResult, ManageOfferSuccessResultOffer, ManageSellOfferResult, MuxedAccount, Operation,
+    OperationBody, OperationResult, OperationResultTr, PathPaymentStrictReceiveResult,
+    PathPaymentStrictSendResult, PoolId, Price, ScAddress, ScVal, SignerKey, TransactionMeta, TrustLineAsset,
+    WriteXdr,
 };
 
-use super::encode::{
-    self, AccountStrkey, AssetParts, MuxedParts, account_id_strkey, asset_parts, contract_strkey,
-};
+use super::encode::{self, AccountStrkey, AssetParts, MuxedParts, contract_strkey};
 use crate::ledger::TxView;
 
 /// One operation and what its details are derived from.
@@ -66,9 +63,8 @@ pub fn operation_result_tr<'a>(tx: &TxView<'a>, index: usize) -> Option<&'a Oper
 /// `PathPaymentStrictReceiveResult.SendAmount`: the leading run of claims buying the first
 /// claim's asset, or the last payment when nothing was crossed).
 pub fn strict_receive_send_amount(result: Option<&OperationResultTr>) -> Option<i64> {
-    let Some(OperationResultTr::PathPaymentStrictReceive(PathPaymentStrictReceiveResult::Success(
-        success,
-    ))) = result
+    let Some(OperationResultTr::PathPaymentStrictReceive(PathPaymentStrictReceiveResult::Success(success))) =
+        result
     else {
         return None;
     };
@@ -114,15 +110,16 @@ pub fn resulting_offer_id(result: Option<&OperationResultTr>) -> Option<i64> {
         _ => return None,
     };
     match offer {
-        ManageOfferSuccessResultOffer::Created(entry)
-        | ManageOfferSuccessResultOffer::Updated(entry) => Some(entry.offer_id),
+        ManageOfferSuccessResultOffer::Created(entry) | ManageOfferSuccessResultOffer::Updated(entry) => {
+            Some(entry.offer_id)
+        }
         ManageOfferSuccessResultOffer::Deleted => None,
     }
 }
 
 /// Ledger entry changes of operation `index` (empty for failed transactions and when the meta
 /// has fewer operations).
-pub fn operation_changes<'a>(meta: &'a TransactionMeta, index: usize) -> &'a [LedgerEntryChange] {
+pub fn operation_changes(meta: &TransactionMeta, index: usize) -> &[LedgerEntryChange] {
     let changes = match meta {
         TransactionMeta::V0(ops) => ops.get(index).map(|o| &o.changes),
         TransactionMeta::V1(m) => m.operations.get(index).map(|o| &o.changes),
@@ -255,6 +252,110 @@ pub fn stellar_etl_price(price: &Price) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
+/// G-strkeys of recently seen accounts. Encoding a strkey (base32 + CRC) costs more than the
+/// rest of a typical row, and the same accounts recur within a row (source, issuer) and across
+/// rows (market makers, popular issuers), so the `operations` columns and the details share this
+/// direct-mapped cache. Entries are compared on the full key, so a hit is always exact.
+pub struct AccountCache {
+    slots: Box<[Option<CachedAccount>]>,
+}
+
+/// An ed25519 key and its G-strkey.
+type CachedAccount = ([u8; 32], AccountStrkey);
+
+impl Default for AccountCache {
+    fn default() -> Self {
+        AccountCache { slots: vec![None; Self::SLOTS].into_boxed_slice() }
+    }
+}
+
+impl AccountCache {
+    const SLOTS: usize = 1024;
+
+    /// G-strkey of an ed25519 key.
+    pub fn strkey(&mut self, key: &[u8; 32]) -> AccountStrkey {
+        // Keys are uniformly distributed, so two bytes index the table well.
+        let slot = (usize::from(key[0]) | usize::from(key[1]) << 8) % Self::SLOTS;
+        match &mut self.slots[slot] {
+            Some((cached, strkey)) if cached == key => strkey.clone(),
+            entry => {
+                let strkey = stellar_strkey::ed25519::PublicKey(*key).to_string();
+                *entry = Some((*key, strkey.clone()));
+                strkey
+            }
+        }
+    }
+
+    pub fn account_id(&mut self, account: &AccountId) -> AccountStrkey {
+        self.strkey(account_key(account))
+    }
+
+    /// [`encode::muxed_parts`] with the G address from the cache.
+    pub fn muxed(&mut self, account: &MuxedAccount) -> MuxedParts {
+        match account {
+            MuxedAccount::Ed25519(key) => {
+                MuxedParts { account: self.strkey(&key.0), muxed: None, muxed_id: None }
+            }
+            MuxedAccount::MuxedEd25519(m) => MuxedParts {
+                account: self.strkey(&m.ed25519.0),
+                muxed: Some(
+                    stellar_strkey::ed25519::MuxedAccount { ed25519: m.ed25519.0, id: m.id }.to_string(),
+                ),
+                muxed_id: Some(m.id),
+            },
+        }
+    }
+
+    /// [`encode::asset_parts`] with the issuer from the cache.
+    pub fn asset(&mut self, asset: &Asset) -> AssetParts {
+        match asset {
+            Asset::Native => AssetParts::NATIVE,
+            Asset::CreditAlphanum4(a) => self.credit("credit_alphanum4", &a.asset_code.0, &a.issuer),
+            Asset::CreditAlphanum12(a) => self.credit("credit_alphanum12", &a.asset_code.0, &a.issuer),
+        }
+    }
+
+    /// [`encode::change_trust_asset_parts`] with the issuer from the cache.
+    pub fn change_trust_asset(&mut self, asset: &ChangeTrustAsset) -> AssetParts {
+        match asset {
+            ChangeTrustAsset::Native => AssetParts::NATIVE,
+            ChangeTrustAsset::CreditAlphanum4(a) => {
+                self.credit("credit_alphanum4", &a.asset_code.0, &a.issuer)
+            }
+            ChangeTrustAsset::CreditAlphanum12(a) => {
+                self.credit("credit_alphanum12", &a.asset_code.0, &a.issuer)
+            }
+            ChangeTrustAsset::PoolShare(_) => encode::change_trust_asset_parts(asset),
+        }
+    }
+
+    /// [`encode::trust_line_asset_parts`] with the issuer from the cache.
+    pub fn trust_line_asset(&mut self, asset: &TrustLineAsset) -> AssetParts {
+        match asset {
+            TrustLineAsset::Native => AssetParts::NATIVE,
+            TrustLineAsset::CreditAlphanum4(a) => self.credit("credit_alphanum4", &a.asset_code.0, &a.issuer),
+            TrustLineAsset::CreditAlphanum12(a) => {
+                self.credit("credit_alphanum12", &a.asset_code.0, &a.issuer)
+            }
+            TrustLineAsset::PoolShare(_) => encode::trust_line_asset_parts(asset),
+        }
+    }
+
+    /// An allow-trust asset: the code with the operation source as issuer.
+    pub fn allow_trust_asset(&mut self, code: &AssetCode, issuer: &MuxedAccount) -> AssetParts {
+        let issuer = muxed_key(issuer);
+        let (asset_type, code) = match code {
+            AssetCode::CreditAlphanum4(c) => ("credit_alphanum4", encode::asset_code(&c.0)),
+            AssetCode::CreditAlphanum12(c) => ("credit_alphanum12", encode::asset_code(&c.0)),
+        };
+        AssetParts { asset_type, code: Some(code), issuer: Some(self.strkey(issuer)) }
+    }
+
+    fn credit(&mut self, asset_type: &'static str, code: &[u8], issuer: &AccountId) -> AssetParts {
+        AssetParts { asset_type, code: Some(encode::asset_code(code)), issuer: Some(self.account_id(issuer)) }
+    }
+}
+
 /// Writes the details JSON of operations into a reused buffer.
 #[derive(Default)]
 pub struct DetailsWriter {
@@ -270,10 +371,10 @@ pub struct DetailsWriter {
 
 impl DetailsWriter {
     /// Writes the details object of `cx` to `out` (after clearing it).
-    pub fn write(&mut self, cx: &OpContext<'_>, out: &mut String) {
+    pub fn write(&mut self, cx: &OpContext<'_>, accounts: &mut AccountCache, out: &mut String) {
         self.values.clear();
         self.fields.clear();
-        self.fill(cx);
+        self.fill(cx, accounts);
         out.clear();
         self.fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
         debug_assert!(self.fields.windows(2).all(|w| w[0].0 != w[1].0), "duplicate details key");
@@ -290,24 +391,24 @@ impl DetailsWriter {
         out.push('}');
     }
 
-    fn fill(&mut self, cx: &OpContext<'_>) {
-        let mut o = Obj { values: &mut self.values, fields: &mut self.fields };
+    fn fill(&mut self, cx: &OpContext<'_>, accounts: &mut AccountCache) {
+        let mut o = Obj { values: &mut self.values, fields: &mut self.fields, accounts };
         let source = cx.source_parts;
         match &cx.op.body {
             OperationBody::CreateAccount(op) => {
                 o.muxed(FUNDER, source);
-                o.plain("account", &account_id_strkey(&op.destination));
+                o.account("account", &op.destination);
                 o.amount("starting_balance", op.starting_balance);
             }
             OperationBody::Payment(op) => {
                 o.muxed(FROM, source);
-                o.muxed(TO, &encode::muxed_parts(&op.destination));
+                o.muxed_account(TO, &op.destination);
                 o.amount("amount", op.amount);
                 o.asset(ASSET, &op.asset);
             }
             OperationBody::PathPaymentStrictReceive(op) => {
                 o.muxed(FROM, source);
-                o.muxed(TO, &encode::muxed_parts(&op.destination));
+                o.muxed_account(TO, &op.destination);
                 o.amount("amount", op.dest_amount);
                 let sent = cx.successful.then(|| strict_receive_send_amount(cx.result())).flatten();
                 match sent {
@@ -321,7 +422,7 @@ impl DetailsWriter {
             }
             OperationBody::PathPaymentStrictSend(op) => {
                 o.muxed(FROM, source);
-                o.muxed(TO, &encode::muxed_parts(&op.destination));
+                o.muxed_account(TO, &op.destination);
                 let received = cx.successful.then(|| strict_send_dest_amount(cx.result())).flatten();
                 match received {
                     Some(received) => o.amount("amount", received),
@@ -355,7 +456,7 @@ impl DetailsWriter {
             }
             OperationBody::SetOptions(op) => {
                 if let Some(dest) = &op.inflation_dest {
-                    o.plain("inflation_dest", &account_id_strkey(dest));
+                    o.account("inflation_dest", dest);
                 }
                 if let Some(flags) = op.set_flags.filter(|&f| f > 0) {
                     o.account_flags("set_flags", "set_flags_s", flags);
@@ -393,7 +494,7 @@ impl DetailsWriter {
                         }
                     }
                     line => {
-                        let parts = encode::change_trust_asset_parts(line);
+                        let parts = o.accounts.change_trust_asset(line);
                         o.asset_parts(ASSET, &parts);
                         match &parts.issuer {
                             Some(issuer) => o.plain("trustee", issuer),
@@ -405,17 +506,10 @@ impl DetailsWriter {
                 o.amount("limit", op.limit);
             }
             OperationBody::AllowTrust(op) => {
-                let (asset_type, code) = match &op.asset {
-                    AssetCode::CreditAlphanum4(c) => ("credit_alphanum4", encode::asset_code(&c.0)),
-                    AssetCode::CreditAlphanum12(c) => {
-                        ("credit_alphanum12", encode::asset_code(&c.0))
-                    }
-                };
-                let parts =
-                    AssetParts { asset_type, code: Some(code), issuer: Some(source.account.clone()) };
+                let parts = o.accounts.allow_trust_asset(&op.asset, cx.source);
                 o.asset_parts(ASSET, &parts);
                 o.muxed(TRUSTEE, source);
-                o.plain("trustor", &account_id_strkey(&op.trustor));
+                o.account("trustor", &op.trustor);
                 o.boolean("authorize", op.authorize & 1 != 0);
                 if op.authorize & 2 != 0 {
                     o.boolean("authorize_to_maintain_liabilities", true);
@@ -426,7 +520,7 @@ impl DetailsWriter {
             }
             OperationBody::AccountMerge(destination) => {
                 o.muxed(ACCOUNT, source);
-                o.muxed(INTO, &encode::muxed_parts(destination));
+                o.muxed_account(INTO, destination);
             }
             OperationBody::Inflation => {}
             OperationBody::ManageData(op) => {
@@ -446,39 +540,41 @@ impl DetailsWriter {
                 });
             }
             OperationBody::CreateClaimableBalance(op) => {
-                o.field("asset", |w| push_canonical_asset(w, &op.asset));
+                o.field_with_accounts("asset", |w, accounts| push_canonical_asset(w, accounts, &op.asset));
                 o.amount("amount", op.amount);
-                o.field("claimants", |w| push_claimants(w, op.claimants.as_slice()));
+                o.field_with_accounts("claimants", |w, accounts| {
+                    push_claimants(w, accounts, op.claimants.as_slice())
+                });
             }
             OperationBody::ClaimClaimableBalance(op) => {
                 o.balance_id("balance_id", "balance_id_strkey", &op.balance_id);
                 o.muxed(CLAIMANT, source);
             }
             OperationBody::BeginSponsoringFutureReserves(op) => {
-                o.plain("sponsored_id", &account_id_strkey(&op.sponsored_id));
+                o.account("sponsored_id", &op.sponsored_id);
             }
             OperationBody::EndSponsoringFutureReserves => {
                 if let Some(begin_source) = initiating_begin_sponsor(cx) {
-                    o.muxed(BEGIN_SPONSOR, &encode::muxed_parts(&begin_source));
+                    o.muxed_account(BEGIN_SPONSOR, &begin_source);
                 }
             }
             OperationBody::RevokeSponsorship(op) => match op {
                 stellar_xdr::RevokeSponsorshipOp::LedgerEntry(key) => o.revoked_ledger_key(key),
                 stellar_xdr::RevokeSponsorshipOp::Signer(signer) => {
-                    o.plain("signer_account_id", &account_id_strkey(&signer.account_id));
+                    o.account("signer_account_id", &signer.account_id);
                     o.signer_key("signer_key", &signer.signer_key);
                 }
             },
             OperationBody::Clawback(op) => {
                 o.asset(ASSET, &op.asset);
-                o.muxed(FROM, &encode::muxed_parts(&op.from));
+                o.muxed_account(FROM, &op.from);
                 o.amount("amount", op.amount);
             }
             OperationBody::ClawbackClaimableBalance(op) => {
                 o.balance_id("balance_id", "balance_id_strkey", &op.balance_id);
             }
             OperationBody::SetTrustLineFlags(op) => {
-                o.plain("trustor", &account_id_strkey(&op.trustor));
+                o.account("trustor", &op.trustor);
                 o.asset(ASSET, &op.asset);
                 if op.set_flags > 0 {
                     o.trust_line_flags("set_flags", "set_flags_s", op.set_flags);
@@ -491,10 +587,8 @@ impl DetailsWriter {
                 o.pool_id(&op.liquidity_pool_id.0.0);
                 // Failed transactions (and, defensively, a missing pool change) keep Go's zero
                 // values: the zero Asset is native and the amounts are 0.
-                let delta = cx
-                    .successful
-                    .then(|| pool_delta(cx.tx, cx.index, &op.liquidity_pool_id))
-                    .flatten();
+                let delta =
+                    cx.successful.then(|| pool_delta(cx.tx, cx.index, &op.liquidity_pool_id)).flatten();
                 let (asset_a, asset_b) = pool_assets(delta.as_ref());
                 let (deposit_a, deposit_b, shares) =
                     delta.as_ref().map_or((0, 0, 0), |d| (d.reserve_a, d.reserve_b, d.total_pool_shares));
@@ -510,14 +604,12 @@ impl DetailsWriter {
             }
             OperationBody::LiquidityPoolWithdraw(op) => {
                 o.pool_id(&op.liquidity_pool_id.0.0);
-                let delta = cx
-                    .successful
-                    .then(|| pool_delta(cx.tx, cx.index, &op.liquidity_pool_id))
-                    .flatten();
+                let delta =
+                    cx.successful.then(|| pool_delta(cx.tx, cx.index, &op.liquidity_pool_id)).flatten();
                 let (asset_a, asset_b) = pool_assets(delta.as_ref());
-                let (received_a, received_b) = delta.as_ref().map_or((0, 0), |d| {
-                    (d.reserve_a.wrapping_neg(), d.reserve_b.wrapping_neg())
-                });
+                let (received_a, received_b) = delta
+                    .as_ref()
+                    .map_or((0, 0), |d| (d.reserve_a.wrapping_neg(), d.reserve_b.wrapping_neg()));
                 o.asset(RESERVE_A_ASSET, asset_a);
                 o.amount("reserve_a_min_amount", op.min_amount_a);
                 o.amount("reserve_a_withdraw_amount", received_a);
@@ -586,7 +678,7 @@ impl DetailsWriter {
             }
         }
         if let Some(sponsor) = sponsor(cx) {
-            o.plain("sponsor", &account_id_strkey(sponsor));
+            o.account("sponsor", sponsor);
         }
     }
 }
@@ -713,17 +805,14 @@ const TRUSTEE: MuxedKeys = MuxedKeys("trustee", "trustee_muxed", "trustee_muxed_
 const ACCOUNT: MuxedKeys = MuxedKeys("account", "account_muxed", "account_muxed_id");
 const INTO: MuxedKeys = MuxedKeys("into", "into_muxed", "into_muxed_id");
 const CLAIMANT: MuxedKeys = MuxedKeys("claimant", "claimant_muxed", "claimant_muxed_id");
-const BEGIN_SPONSOR: MuxedKeys =
-    MuxedKeys("begin_sponsor", "begin_sponsor_muxed", "begin_sponsor_muxed_id");
+const BEGIN_SPONSOR: MuxedKeys = MuxedKeys("begin_sponsor", "begin_sponsor_muxed", "begin_sponsor_muxed_id");
 
 /// Key names of an asset group: `P_asset_type`, `P_asset_code`, `P_asset_issuer`.
 struct AssetKeys(&'static str, &'static str, &'static str);
 
 const ASSET: AssetKeys = AssetKeys("asset_type", "asset_code", "asset_issuer");
-const SOURCE_ASSET: AssetKeys =
-    AssetKeys("source_asset_type", "source_asset_code", "source_asset_issuer");
-const BUYING_ASSET: AssetKeys =
-    AssetKeys("buying_asset_type", "buying_asset_code", "buying_asset_issuer");
+const SOURCE_ASSET: AssetKeys = AssetKeys("source_asset_type", "source_asset_code", "source_asset_issuer");
+const BUYING_ASSET: AssetKeys = AssetKeys("buying_asset_type", "buying_asset_code", "buying_asset_issuer");
 const SELLING_ASSET: AssetKeys =
     AssetKeys("selling_asset_type", "selling_asset_code", "selling_asset_issuer");
 const RESERVE_A_ASSET: AssetKeys =
@@ -742,12 +831,20 @@ const MAX_PRICE: PriceKeys = PriceKeys("max_price", "max_price_r");
 struct Obj<'w> {
     values: &'w mut String,
     fields: &'w mut Vec<(&'static str, usize, usize)>,
+    accounts: &'w mut AccountCache,
 }
 
 impl Obj<'_> {
     fn field(&mut self, key: &'static str, write: impl FnOnce(&mut String)) {
         let start = self.values.len();
         write(self.values);
+        self.fields.push((key, start, self.values.len()));
+    }
+
+    /// [`Obj::field`] for values that name accounts.
+    fn field_with_accounts(&mut self, key: &'static str, write: impl FnOnce(&mut String, &mut AccountCache)) {
+        let start = self.values.len();
+        write(self.values, self.accounts);
         self.fields.push((key, start, self.values.len()));
     }
 
@@ -792,6 +889,16 @@ impl Obj<'_> {
         self.field(key, |w| push_stroops_decimal(w, stroops));
     }
 
+    fn account(&mut self, key: &'static str, account: &AccountId) {
+        let strkey = self.accounts.account_id(account);
+        self.plain(key, &strkey);
+    }
+
+    fn muxed_account(&mut self, keys: MuxedKeys, account: &MuxedAccount) {
+        let parts = self.accounts.muxed(account);
+        self.muxed(keys, &parts);
+    }
+
     fn muxed(&mut self, keys: MuxedKeys, parts: &MuxedParts) {
         self.plain(keys.0, &parts.account);
         if let (Some(muxed), Some(id)) = (&parts.muxed, parts.muxed_id) {
@@ -801,7 +908,8 @@ impl Obj<'_> {
     }
 
     fn asset(&mut self, keys: AssetKeys, asset: &Asset) {
-        self.asset_parts(keys, &asset_parts(asset));
+        let parts = self.accounts.asset(asset);
+        self.asset_parts(keys, &parts);
     }
 
     fn asset_parts(&mut self, keys: AssetKeys, parts: &AssetParts) {
@@ -828,7 +936,11 @@ impl Obj<'_> {
     }
 
     fn balance_id(&mut self, key: &'static str, strkey_key: &'static str, id: &ClaimableBalanceId) {
-        self.field(key, |w| push_balance_id_hex(w, id));
+        self.field(key, |w| {
+            w.push('"');
+            push_balance_id_hex(w, id);
+            w.push('"');
+        });
         let ClaimableBalanceId::ClaimableBalanceIdTypeV0(hash) = id;
         let strkey = stellar_strkey::ClaimableBalance::V0(hash.0).to_string();
         self.plain(strkey_key, &strkey);
@@ -843,7 +955,7 @@ impl Obj<'_> {
     }
 
     fn path(&mut self, path: &[Asset]) {
-        self.field("path", |w| {
+        self.field_with_accounts("path", |w, accounts| {
             if path.is_empty() {
                 w.push_str("null");
                 return;
@@ -854,7 +966,7 @@ impl Obj<'_> {
                     w.push(',');
                 }
                 // Go struct Path{asset_code, asset_issuer, asset_type}, "" for native.
-                let parts = asset_parts(asset);
+                let parts = accounts.asset(asset);
                 w.push_str("{\"asset_code\":");
                 push_json_str(w, parts.code.as_deref().unwrap_or(""));
                 w.push_str(",\"asset_issuer\":\"");
@@ -930,19 +1042,17 @@ impl Obj<'_> {
     /// stellar-etl `addLedgerKeyToDetails` (+ the `_strkey` keys of its current version).
     fn revoked_ledger_key(&mut self, key: &LedgerKey) {
         match key {
-            LedgerKey::Account(k) => self.plain("account_id", &account_id_strkey(&k.account_id)),
-            LedgerKey::ClaimableBalance(k) => self.balance_id(
-                "claimable_balance_id",
-                "claimable_balance_id_strkey",
-                &k.balance_id,
-            ),
+            LedgerKey::Account(k) => self.account("account_id", &k.account_id),
+            LedgerKey::ClaimableBalance(k) => {
+                self.balance_id("claimable_balance_id", "claimable_balance_id_strkey", &k.balance_id)
+            }
             LedgerKey::Data(k) => {
-                self.plain("data_account_id", &account_id_strkey(&k.account_id));
+                self.account("data_account_id", &k.account_id);
                 self.bytes_text("data_name", k.data_name.0.as_slice());
             }
             LedgerKey::Offer(k) => self.int("offer_id", k.offer_id),
             LedgerKey::Trustline(k) => {
-                self.plain("trustline_account_id", &account_id_strkey(&k.account_id));
+                self.account("trustline_account_id", &k.account_id);
                 match &k.asset {
                     TrustLineAsset::PoolShare(id) => {
                         self.field("trustline_liquidity_pool_id", |w| push_hex_str(w, &id.0.0));
@@ -950,7 +1060,7 @@ impl Obj<'_> {
                         self.plain("trustline_liquidity_pool_id_strkey", &strkey);
                     }
                     asset => {
-                        let parts = encode::trust_line_asset_parts(asset);
+                        let parts = self.accounts.trust_line_asset(asset);
                         self.field("trustline_asset", |w| push_canonical_parts(w, &parts));
                     }
                 }
@@ -966,9 +1076,7 @@ impl Obj<'_> {
     /// `ledger_key_hash`: hex sha256 of each footprint key XDR, read-only first; null if none.
     fn ledger_key_hashes(&mut self, tx: &TxView<'_>, xdr: &mut Vec<u8>) {
         let footprint = tx.soroban_data().map(|data| &data.resources.footprint);
-        let keys = footprint
-            .into_iter()
-            .flat_map(|f| f.read_only.iter().chain(f.read_write.iter()));
+        let keys = footprint.into_iter().flat_map(|f| f.read_only.iter().chain(f.read_write.iter()));
         self.field("ledger_key_hash", |w| {
             let mut count = 0;
             for key in keys {
@@ -1003,7 +1111,7 @@ impl Obj<'_> {
             }
             ContractIdPreimage::Asset(asset) => {
                 self.plain("from", "asset");
-                self.field("asset", |w| push_canonical_asset(w, asset));
+                self.field_with_accounts("asset", |w, accounts| push_canonical_asset(w, accounts, asset));
             }
         }
     }
@@ -1100,12 +1208,14 @@ fn sc_val_go_arm(value: &ScVal) -> &'static str {
         ScVal::ContractInstance(_) => "Instance",
         ScVal::LedgerKeyContractInstance => "",
         ScVal::LedgerKeyNonce(_) => "NonceKey",
+        // Newer than the Go SDK stellar-etl builds on; named like the other arms.
+        ScVal::ExecutableTag(_) => "ExecutableTag",
     }
 }
 
 /// `native` or `CODE:ISSUER` (Go `Asset.StringCanonical`), as a JSON string.
-fn push_canonical_asset(out: &mut String, asset: &Asset) {
-    push_canonical_parts(out, &asset_parts(asset));
+fn push_canonical_asset(out: &mut String, accounts: &mut AccountCache, asset: &Asset) {
+    push_canonical_parts(out, &accounts.asset(asset));
 }
 
 fn push_canonical_parts(out: &mut String, parts: &AssetParts) {
@@ -1122,7 +1232,7 @@ fn push_canonical_parts(out: &mut String, parts: &AssetParts) {
 }
 
 /// Claimants as Go `[]Claimant{destination, predicate}`; null when there are none.
-fn push_claimants(out: &mut String, claimants: &[Claimant]) {
+fn push_claimants(out: &mut String, accounts: &mut AccountCache, claimants: &[Claimant]) {
     if claimants.is_empty() {
         out.push_str("null");
         return;
@@ -1133,7 +1243,7 @@ fn push_claimants(out: &mut String, claimants: &[Claimant]) {
             out.push(',');
         }
         out.push_str("{\"destination\":\"");
-        out.push_str(&account_id_strkey(&claimant.destination));
+        out.push_str(&accounts.account_id(&claimant.destination));
         out.push_str("\",\"predicate\":");
         push_predicate(out, &claimant.predicate);
         out.push('}');
@@ -1201,21 +1311,14 @@ fn push_rfc3339(out: &mut String, epoch: i64) {
     } else {
         let _ = write!(out, "{year:04}");
     }
-    let _ = write!(
-        out,
-        "-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+    let _ = write!(out, "-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60);
 }
 
-/// Hex of the `ClaimableBalanceID` XDR: the 4-byte type (0) then the hash, as a JSON string.
+/// Hex of the `ClaimableBalanceID` XDR: the 4-byte type (0) then the hash (72 chars).
 pub fn push_balance_id_hex(out: &mut String, id: &ClaimableBalanceId) {
     let ClaimableBalanceId::ClaimableBalanceIdTypeV0(hash) = id;
-    out.push_str("\"00000000");
+    out.push_str("00000000");
     push_hex(out, &hash.0);
-    out.push('"');
 }
 
 fn push_hex_str(out: &mut String, bytes: &[u8]) {
@@ -1281,7 +1384,7 @@ pub fn push_stroops_decimal(out: &mut String, stroops: i64) {
     let _ = write!(out, "{units}");
     if fraction != 0 {
         let mut digits = 7;
-        while fraction % 10 == 0 {
+        while fraction.is_multiple_of(10) {
             fraction /= 10;
             digits -= 1;
         }
@@ -1408,12 +1511,15 @@ mod tests {
     }
 
     #[test]
-    fn result_codes_and_sc_val_arms() {
+    fn balance_ids_and_sc_val_arms() {
         assert_eq!(sc_val_go_arm(&ScVal::Bool(true)), "B");
         assert_eq!(sc_val_go_arm(&ScVal::LedgerKeyContractInstance), "");
         assert_eq!(
-            s(|o| push_balance_id_hex(o, &ClaimableBalanceId::ClaimableBalanceIdTypeV0(stellar_xdr::Hash([0xab; 32])))),
-            format!("\"00000000{}\"", "ab".repeat(32))
+            s(|o| push_balance_id_hex(
+                o,
+                &ClaimableBalanceId::ClaimableBalanceIdTypeV0(stellar_xdr::Hash([0xab; 32]))
+            )),
+            format!("00000000{}", "ab".repeat(32))
         );
     }
 }

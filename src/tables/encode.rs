@@ -4,8 +4,8 @@
 //! allocates nothing.
 
 use stellar_xdr::{
-    AlphaNum12, AlphaNum4, Asset, ChangeTrustAsset, ContractId, MuxedAccount, ScAddress,
-    TrustLineAsset, Uint256,
+    AlphaNum4, AlphaNum12, Asset, ChangeTrustAsset, ContractId, MuxedAccount, ScAddress, TrustLineAsset,
+    Uint256,
 };
 
 /// A G... account strkey (56 chars), on the stack.
@@ -36,12 +36,12 @@ pub struct MuxedParts {
 
 pub fn muxed_parts(account: &MuxedAccount) -> MuxedParts {
     match account {
-        MuxedAccount::Ed25519(key) => MuxedParts { account: account_strkey(key), muxed: None, muxed_id: None },
+        MuxedAccount::Ed25519(key) => {
+            MuxedParts { account: account_strkey(key), muxed: None, muxed_id: None }
+        }
         MuxedAccount::MuxedEd25519(m) => MuxedParts {
             account: account_strkey(&m.ed25519),
-            muxed: Some(
-                stellar_strkey::ed25519::MuxedAccount { ed25519: m.ed25519.0, id: m.id }.to_string(),
-            ),
+            muxed: Some(stellar_strkey::ed25519::MuxedAccount { ed25519: m.ed25519.0, id: m.id }.to_string()),
             muxed_id: Some(m.id),
         },
     }
@@ -103,7 +103,9 @@ pub fn change_trust_asset_parts(asset: &ChangeTrustAsset) -> AssetParts {
         ChangeTrustAsset::Native => AssetParts::NATIVE,
         ChangeTrustAsset::CreditAlphanum4(a) => alphanum4(a),
         ChangeTrustAsset::CreditAlphanum12(a) => alphanum12(a),
-        ChangeTrustAsset::PoolShare(_) => AssetParts { asset_type: "liquidity_pool_shares", code: None, issuer: None },
+        ChangeTrustAsset::PoolShare(_) => {
+            AssetParts { asset_type: "liquidity_pool_shares", code: None, issuer: None }
+        }
     }
 }
 
@@ -112,7 +114,9 @@ pub fn trust_line_asset_parts(asset: &TrustLineAsset) -> AssetParts {
         TrustLineAsset::Native => AssetParts::NATIVE,
         TrustLineAsset::CreditAlphanum4(a) => alphanum4(a),
         TrustLineAsset::CreditAlphanum12(a) => alphanum12(a),
-        TrustLineAsset::PoolShare(_) => AssetParts { asset_type: "liquidity_pool_shares", code: None, issuer: None },
+        TrustLineAsset::PoolShare(_) => {
+            AssetParts { asset_type: "liquidity_pool_shares", code: None, issuer: None }
+        }
     }
 }
 
@@ -151,14 +155,6 @@ pub fn close_time_micros(close_time: u64) -> i64 {
     i64::try_from(close_time).unwrap_or(i64::MAX).saturating_mul(1_000_000)
 }
 
-/// Go/stellar-etl enum name: the XDR type name followed by the Rust variant name, e.g.
-/// `TransactionResultCode` + `TxSuccess` = `TransactionResultCodeTxSuccess`.
-pub fn go_enum_name(type_name: &str, variant: &str, out: &mut String) {
-    out.clear();
-    out.push_str(type_name);
-    out.push_str(variant);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,7 +164,10 @@ mod tests {
         let key = Uint256([7; 32]);
         let plain = muxed_parts(&MuxedAccount::Ed25519(key.clone()));
         assert!(plain.account.starts_with('G') && plain.muxed.is_none());
-        let muxed = muxed_parts(&MuxedAccount::MuxedEd25519(stellar_xdr::MuxedAccountMed25519 { id: 42, ed25519: key }));
+        let muxed = muxed_parts(&MuxedAccount::MuxedEd25519(stellar_xdr::MuxedAccountMed25519 {
+            id: 42,
+            ed25519: key,
+        }));
         assert_eq!(muxed.account, plain.account);
         assert!(muxed.muxed.as_deref().is_some_and(|m| m.starts_with('M') && m.len() == 69));
         assert_eq!(muxed.muxed_id, Some(42));

@@ -89,7 +89,8 @@ impl LedgersBuilder {
         self.protocol_version.append_value(header.ledger_version);
         self.ledger_close_meta_version.append_value(i32::from(view.meta_version()));
 
-        let (mut successful, mut failed, mut successful_ops, mut all_ops, mut events) = (0i32, 0i32, 0i32, 0i32, 0i32);
+        let (mut successful, mut failed, mut successful_ops, mut all_ops, mut events) =
+            (0i32, 0i32, 0i32, 0i32, 0i32);
         for tx in &view.transactions {
             let ops = tx.operations().len() as i32;
             all_ops += ops;
@@ -131,13 +132,17 @@ impl LedgersBuilder {
         let signature = match &header.scp_value.ext {
             StellarValueExt::Signed(signature) => Some(signature),
             StellarValueExt::SignedMs(signed) => Some(&signed.lc_value_signature),
-            StellarValueExt::Basic | StellarValueExt::EmptyTxSet(_) | StellarValueExt::EmptyTxSetMs(_) => None,
+            StellarValueExt::Basic | StellarValueExt::EmptyTxSet(_) | StellarValueExt::EmptyTxSetMs(_) => {
+                None
+            }
         };
         match signature {
             Some(signature) => {
-                self.node_id.append_value(account_id_strkey(&stellar_xdr::AccountId(signature.node_id.0.clone())));
+                self.node_id
+                    .append_value(account_id_strkey(&stellar_xdr::AccountId(signature.node_id.0.clone())));
                 self.scratch.clear();
-                base64::engine::general_purpose::STANDARD.encode_string(signature.signature.as_slice(), &mut self.scratch);
+                base64::engine::general_purpose::STANDARD
+                    .encode_string(signature.signature.as_slice(), &mut self.scratch);
                 self.signature.append_value(&self.scratch);
             }
             None => {

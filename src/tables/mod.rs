@@ -24,6 +24,7 @@ use stellar_xdr::LedgerCloseMeta;
 use crate::decode::DecodeError;
 use crate::ledger::LedgerView;
 use crate::network::Network;
+use crate::resilience::{Classify, FailureClass};
 
 /// What conversion needs besides the ledgers.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +46,8 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [Table::Ledgers, Table::Transactions, Table::Operations, Table::ContractEvents];
+    pub const ALL: [Table; 4] =
+        [Table::Ledgers, Table::Transactions, Table::Operations, Table::ContractEvents];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -122,6 +124,17 @@ pub enum ConvertError {
         #[source]
         source: ArrowError,
     },
+}
+
+impl Classify for ConvertError {
+    /// A ledger that cannot be converted fails again: permanent, unless reading it was the
+    /// problem.
+    fn class(&self) -> FailureClass {
+        match self {
+            ConvertError::Decode(err) => err.class(),
+            ConvertError::Xdr { .. } | ConvertError::Arrow { .. } => FailureClass::Permanent,
+        }
+    }
 }
 
 /// Accumulates ledgers into the four tables.

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt32Builder,
 };
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -225,7 +225,8 @@ impl TransactionsBuilder {
         match v2 {
             Some(v2) => {
                 self.min_account_sequence.append_option(v2.min_seq_num.as_ref().map(|s| s.0));
-                self.min_account_sequence_age.append_value(i64::try_from(v2.min_seq_age.0).unwrap_or(i64::MAX));
+                self.min_account_sequence_age
+                    .append_value(i64::try_from(v2.min_seq_age.0).unwrap_or(i64::MAX));
                 self.min_account_sequence_ledger_gap.append_value(i64::from(v2.min_seq_ledger_gap));
                 for signer in v2.extra_signers.iter() {
                     self.extra_signers.values().append_value(signer.to_string());
@@ -290,7 +291,9 @@ impl TransactionsBuilder {
             _ => None,
         };
         let refund = after.and_then(|changes| balance_change(changes, fee_account)).unwrap_or(0)
-            + tx.post_tx_apply_fee_processing.and_then(|changes| balance_change(changes, fee_account)).unwrap_or(0);
+            + tx.post_tx_apply_fee_processing
+                .and_then(|changes| balance_change(changes, fee_account))
+                .unwrap_or(0);
         self.resource_fee_refund.append_value(refund);
 
         let ext = match tx.meta {
@@ -366,7 +369,9 @@ fn balance_change(changes: &LedgerEntryChanges, account: &Uint256) -> Option<i64
     for change in changes.iter() {
         let (entry, is_state) = match change {
             LedgerEntryChange::State(entry) => (entry, true),
-            LedgerEntryChange::Updated(entry) | LedgerEntryChange::Created(entry) | LedgerEntryChange::Restored(entry) => (entry, false),
+            LedgerEntryChange::Updated(entry)
+            | LedgerEntryChange::Created(entry)
+            | LedgerEntryChange::Restored(entry) => (entry, false),
             LedgerEntryChange::Removed(_) => continue,
         };
         let LedgerEntryData::Account(entry) = &entry.data else { continue };

@@ -15,7 +15,11 @@ pub fn fixtures(test: &str) -> Option<PathBuf> {
     match std::env::var_os("LEDGERFLOW_FIXTURES") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
-            assert!(dir.join("expected/index.json").is_file(), "LEDGERFLOW_FIXTURES={} has no expected/index.json", dir.display());
+            assert!(
+                dir.join("expected/index.json").is_file(),
+                "LEDGERFLOW_FIXTURES={} has no expected/index.json",
+                dir.display()
+            );
             Some(dir)
         }
         None => {
@@ -34,16 +38,18 @@ pub fn fixture(root: &std::path::Path, relative: &str) -> PathBuf {
 
 /// `expected/index.json`, each entry with its expected file loaded under `"detail"`.
 pub fn expected_entries(root: &std::path::Path) -> Vec<Value> {
-    let index: Value = serde_json::from_slice(&std::fs::read(root.join("expected/index.json")).expect("read index.json"))
-        .expect("parse index.json");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(root.join("expected/index.json")).expect("read index.json"))
+            .expect("parse index.json");
     index
         .as_array()
         .expect("index.json is an array")
         .iter()
         .map(|entry| {
             let detail_path = fixture(root, entry["expected"].as_str().expect("expected path"));
-            let detail: Value = serde_json::from_slice(&std::fs::read(&detail_path).expect("read expected file"))
-                .expect("parse expected file");
+            let detail: Value =
+                serde_json::from_slice(&std::fs::read(&detail_path).expect("read expected file"))
+                    .expect("parse expected file");
             let mut entry = entry.clone();
             entry["detail"] = detail;
             entry

@@ -60,7 +60,11 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
-fn inspect_store(args: &InspectArgs, limits: &DecodeLimits, printer: &mut Printer<impl Write>) -> anyhow::Result<()> {
+fn inspect_store(
+    args: &InspectArgs,
+    limits: &DecodeLimits,
+    printer: &mut Printer<impl Write>,
+) -> anyhow::Result<()> {
     if !LocalDataStore::is_store(&args.path) {
         anyhow::bail!("{}: a directory but not a SEP-54 data store (no .config.json)", args.path.display());
     }
@@ -82,9 +86,7 @@ fn inspect_file(
 ) -> anyhow::Result<()> {
     for ledger in read_path(path, framing, limits)? {
         let ledger = ledger?;
-        let summary = resolver
-            .summarize(&ledger)
-            .with_context(|| format!("{}", path.display()))?;
+        let summary = resolver.summarize(&ledger).with_context(|| format!("{}", path.display()))?;
         printer.print(&summary)?;
     }
     Ok(())

@@ -1,0 +1,102 @@
+//! Small record batches for the archive's tests: a sequence column, `closed_at` and a text
+//! payload, which is all the archive may rely on.
+
+use std::sync::Arc;
+
+use arrow::array::{StringArray, TimestampMicrosecondArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+
+use crate::range::LedgerRange;
+use crate::tables::Table;
+
+pub(crate) const DAY_MICROS: i64 = 86_400 * 1_000_000;
+
+/// Microseconds of `second` seconds into day `day` (days since 1970-01-01).
+pub(crate) fn micros_on(day: i64, second: i64) -> i64 {
+    day * DAY_MICROS + second * 1_000_000
+}
+
+/// The date of day `day` since 1970-01-01.
+pub(crate) fn date(day: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::TimeDelta::days(day)
+}
+
+/// The ledgers `first..=last`.
+pub(crate) fn range(first: u32, last: u32) -> LedgerRange {
+    LedgerRange::new(first, last).expect("valid test range")
+}
+
+/// The minimal schema of `table`: its sequence column, `closed_at`, `payload`.
+pub(crate) fn schema_of(table: Table) -> SchemaRef {
+    let sequence = if table == Table::Ledgers { "sequence" } else { "ledger_sequence" };
+    Arc::new(Schema::new(vec![
+        Field::new(sequence, DataType::UInt32, false),
+        Field::new("closed_at", DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC"))), false),
+        Field::new("payload", DataType::Utf8, false),
+    ]))
+}
+
+/// A batch of `table` with one row per `(sequence, closed_at micros)`.
+pub(crate) fn batch_of(table: Table, rows: &[(u32, i64)]) -> RecordBatch {
+    let payload: Vec<String> =
+        rows.iter().enumerate().map(|(i, (sequence, _))| format!("{table}-{sequence}-{i}")).collect();
+    RecordBatch::try_new(
+        schema_of(table),
+        vec![
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1)).with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(payload)),
+        ],
+    )
+    .expect("test batch matches its schema")
+}
+
+/// Rows of `table` in ledger `sequence`: 1 ledger row; 0–2 transactions; twice as many
+/// operations; contract events only in every fifth ledger.
+pub(crate) fn rows_in_ledger(table: Table, sequence: u32) -> usize {
+    match table {
+        Table::Ledgers => 1,
+        Table::Transactions => (sequence % 3) as usize,
+        Table::Operations => 2 * (sequence % 3) as usize,
+        Table::ContractEvents => usize::from(sequence.is_multiple_of(5)),
+    }
+}
+
+/// One batch per table for ledgers `first..=last`, ledger `s` closing at `close(s)` micros.
+pub(crate) fn ledger_batch(first: u32, last: u32, close: impl Fn(u32) -> i64) -> Vec<(Table, RecordBatch)> {
+    Table::ALL
+        .into_iter()
+        .map(|table| {
+            let rows: Vec<(u32, i64)> = (first..=last)
+                .flat_map(|s| std::iter::repeat_n((s, close(s)), rows_in_ledger(table, s)))
+                .collect();
+            (table, batch_of(table, &rows))
+        })
+        .collect()
+}
+
+/// Borrowed view of [`ledger_batch`]'s output, as `PartitionBuffer::push` takes it.
+pub(crate) fn refs(tables: &[(Table, RecordBatch)]) -> Vec<(Table, &RecordBatch)> {
+    tables.iter().map(|(table, batch)| (*table, batch)).collect()
+}
+
+/// Serialises the tests that go through the archive's failpoints: with the `failpoints` feature
+/// a failpoint armed by one test would fire in another, so they all hold the `fail` crate's
+/// scenario lock (which also resets every failpoint).
+#[cfg(feature = "failpoints")]
+pub(crate) fn serial() -> fail::FailScenario<'static> {
+    fail::FailScenario::setup()
+}
+
+/// Without failpoints there is nothing to serialise.
+#[cfg(not(feature = "failpoints"))]
+pub(crate) fn serial() -> NoFailpoints {
+    NoFailpoints
+}
+
+#[cfg(not(feature = "failpoints"))]
+pub(crate) struct NoFailpoints;
