@@ -442,7 +442,7 @@ mod tests {
         assert!(staging_files(dir.path()).is_empty());
         assert_eq!(sorted(published(dir.path())), sorted(set.relative_paths()));
         let scanned: Vec<FileKey> = archive.scan().unwrap().into_iter().map(|f| f.key).collect();
-        assert_eq!(scanned.len(), 4);
+        assert_eq!(scanned.len(), Table::LEDGER_TABLES.len());
         assert!(scanned.iter().all(|k| (k.range.first(), k.range.last(), k.date) == (1, 10, date(0))));
 
         let never = "ledgers/date=1970-01-01/ledgers-0000000011-0000000020.parquet";
@@ -519,7 +519,7 @@ mod tests {
         // A second recovery finds nothing to do.
         let again = archive.recover(&second.relative_paths(), Some(20)).unwrap();
         assert!(!again.changed_anything(), "{again:?}");
-        assert_eq!(again.already_published.len(), 4);
+        assert_eq!(again.already_published.len(), Table::LEDGER_TABLES.len());
     }
 
     #[test]
@@ -530,7 +530,7 @@ mod tests {
         commit_set(&archive, &set_of(1, 3, 0));
         archive.stage_set(&set_of(4, 5, 0)).unwrap();
         let report = archive.recover(&[], None).unwrap();
-        assert_eq!((report.deleted_beyond_high_water_mark.len(), report.deleted_staged.len()), (4, 4));
+        assert_eq!((report.deleted_beyond_high_water_mark.len(), report.deleted_staged.len()), (Table::LEDGER_TABLES.len(), Table::LEDGER_TABLES.len()));
         assert!(published(dir.path()).is_empty());
         // A fresh root with no staging directory at all is fine too.
         let empty = tempfile::tempdir().unwrap();

@@ -269,7 +269,7 @@ impl PartitionBuffer {
         tables: &LedgerTables,
         now: Instant,
     ) -> Result<Vec<FileSet>, ArchiveError> {
-        let tables: Vec<(Table, &RecordBatch)> = Table::ALL.iter().map(|t| (*t, tables.get(*t))).collect();
+        let tables: Vec<(Table, &RecordBatch)> = tables.iter().collect();
         self.push(range, &tables, now)
     }
 
@@ -588,7 +588,7 @@ mod tests {
     /// date and the rows of exactly those ledgers.
     fn ranges(sets: &[FileSet]) -> Vec<(u32, u32)> {
         for set in sets {
-            assert_eq!(set.files.len(), Table::ALL.len());
+            assert_eq!(set.files.len(), Table::LEDGER_TABLES.len());
             for file in &set.files {
                 assert_eq!(
                     (file.key.first(), file.key.last(), file.key.date),
@@ -668,14 +668,14 @@ mod tests {
             assert!(set.files.iter().all(|f| f.arrow_bytes <= limit), "{set:?}");
             // Adding the next ledger would have crossed the limit in some table.
             let next = u64::from(set.range.last()) + 1;
-            let crossed = Table::ALL.iter().enumerate().any(|(i, table)| {
+            let crossed = Table::LEDGER_TABLES.iter().enumerate().any(|(i, table)| {
                 let columns = LedgerColumns::read(*table, &batch[i].1).unwrap();
                 let input = Input { table: *table, batch: &batch[i].1, columns };
                 input.bytes_of(u64::from(set.range.first()), next) > limit
             });
             assert!(crossed, "cut too early at {}", set.range.last());
         }
-        assert!(buffer.buffered_bytes() <= limit * Table::ALL.len() as u64);
+        assert!(buffer.buffered_bytes() <= limit * Table::LEDGER_TABLES.len() as u64);
     }
 
     #[test]

@@ -63,12 +63,13 @@ pub(crate) fn rows_in_ledger(table: Table, sequence: u32) -> usize {
         Table::Transactions => (sequence % 3) as usize,
         Table::Operations => 2 * (sequence % 3) as usize,
         Table::ContractEvents => usize::from(sequence.is_multiple_of(5)),
+        Table::Analytics(_) => usize::from(sequence.is_multiple_of(7)),
     }
 }
 
 /// One batch per table for ledgers `first..=last`, ledger `s` closing at `close(s)` micros.
 pub(crate) fn ledger_batch(first: u32, last: u32, close: impl Fn(u32) -> i64) -> Vec<(Table, RecordBatch)> {
-    Table::ALL
+    Table::LEDGER_TABLES
         .into_iter()
         .map(|table| {
             let rows: Vec<(u32, i64)> = (first..=last)

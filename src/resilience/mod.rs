@@ -74,6 +74,18 @@ impl FailureClass {
             if let Some(error) = error.downcast_ref::<crate::archive::ArchiveError>() {
                 return Some(error.class());
             }
+            if let Some(error) = error.downcast_ref::<crate::config::ConfigError>() {
+                return Some(error.class());
+            }
+            if let Some(error) = error.downcast_ref::<crate::batch::BatchError>() {
+                return Some(error.class());
+            }
+            if let Some(error) = error.downcast_ref::<crate::source::SourceError>() {
+                return Some(error.class());
+            }
+            if let Some(error) = error.downcast_ref::<crate::analytics::AnalyticsError>() {
+                return Some(error.class());
+            }
             if let Some(error) = error.downcast_ref::<crate::decode::DecodeError>() {
                 return Some(error.class());
             }

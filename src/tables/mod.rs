@@ -21,6 +21,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use stellar_xdr::LedgerCloseMeta;
 
+use crate::analytics::AnalyticsTable;
 use crate::decode::DecodeError;
 use crate::ledger::LedgerView;
 use crate::network::Network;
@@ -36,18 +37,31 @@ pub struct ConvertOptions {
     pub keep_raw_xdr: bool,
 }
 
-/// The tables ledgerflow produces.
+/// The tables ledgerflow produces: four from the ledgers themselves, and the analytics
+/// engine's outputs, which the archive writes beside them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Ledgers,
     Transactions,
     Operations,
     ContractEvents,
+    Analytics(AnalyticsTable),
 }
 
 impl Table {
-    pub const ALL: [Table; 4] =
+    /// The tables converted from ledgers ([`LedgerTables`]).
+    pub const LEDGER_TABLES: [Table; 4] =
         [Table::Ledgers, Table::Transactions, Table::Operations, Table::ContractEvents];
+
+    /// Every table the archive holds.
+    pub const ALL: [Table; 6] = [
+        Table::Ledgers,
+        Table::Transactions,
+        Table::Operations,
+        Table::ContractEvents,
+        Table::Analytics(AnalyticsTable::PaymentVolume),
+        Table::Analytics(AnalyticsTable::HighValuePayments),
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -55,6 +69,7 @@ impl Table {
             Table::Transactions => "transactions",
             Table::Operations => "operations",
             Table::ContractEvents => "contract_events",
+            Table::Analytics(table) => table.name(),
         }
     }
 
@@ -64,6 +79,7 @@ impl Table {
             Table::Transactions => transactions::schema(),
             Table::Operations => operations::schema(),
             Table::ContractEvents => contract_events::schema(),
+            Table::Analytics(table) => table.schema(),
         }
     }
 }
@@ -84,23 +100,30 @@ pub struct LedgerTables {
 }
 
 impl LedgerTables {
-    pub fn get(&self, table: Table) -> &RecordBatch {
+    /// One of the four ledger tables; `None` for an analytics table.
+    pub fn get(&self, table: Table) -> Option<&RecordBatch> {
         match table {
-            Table::Ledgers => &self.ledgers,
-            Table::Transactions => &self.transactions,
-            Table::Operations => &self.operations,
-            Table::ContractEvents => &self.contract_events,
+            Table::Ledgers => Some(&self.ledgers),
+            Table::Transactions => Some(&self.transactions),
+            Table::Operations => Some(&self.operations),
+            Table::ContractEvents => Some(&self.contract_events),
+            Table::Analytics(_) => None,
         }
+    }
+
+    /// The four tables with their names.
+    pub fn iter(&self) -> impl Iterator<Item = (Table, &RecordBatch)> {
+        Table::LEDGER_TABLES.into_iter().filter_map(|t| self.get(t).map(|batch| (t, batch)))
     }
 
     /// Rows over all tables.
     pub fn total_rows(&self) -> usize {
-        Table::ALL.iter().map(|t| self.get(*t).num_rows()).sum()
+        self.iter().map(|(_, batch)| batch.num_rows()).sum()
     }
 
     /// Bytes held by the arrays of all tables.
     pub fn memory_bytes(&self) -> usize {
-        Table::ALL.iter().map(|t| self.get(*t).get_array_memory_size()).sum()
+        self.iter().map(|(_, batch)| batch.get_array_memory_size()).sum()
     }
 }
 

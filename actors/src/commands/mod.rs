@@ -1,7 +1,11 @@
 //! Command-line interface of `ledgerflow`.
 
+mod checkpoint;
 mod generate;
 mod inspect;
+mod run;
+mod validate;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -18,6 +22,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Ingest the configured stream (default: 10,000 synthetic ledgers into ./ledgerflow-data).
+    Run(run::RunArgs),
+    /// Check a configuration file and the environment overrides.
+    Validate(validate::ValidateArgs),
+    /// Show or reset a stream's checkpoint.
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// Check the archive against the checkpoint: gaps, duplicates, dead letters (exit 1 on any gap or duplicate).
+    Verify(verify::VerifyArgs),
     /// Write deterministic synthetic ledgers as a SEP-54 data store directory.
     Generate(generate::GenerateArgs),
     /// Print per-ledger counts of a ledger file or a SEP-54 data store directory.
@@ -27,10 +39,26 @@ pub enum Command {
 impl Command {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
+            Command::Run(args) => run::run(args),
+            Command::Validate(args) => validate::run(args),
+            Command::Checkpoint(args) => checkpoint::run(args),
+            Command::Verify(args) => verify::run(args),
             Command::Generate(args) => generate::run(args),
             Command::Inspect(args) => inspect::run(args),
         }
     }
+}
+
+/// Logs through `tracing`, human or JSON, filtered by `RUST_LOG` or `service.log_level`.
+pub(crate) fn init_logging(config: &ledgerflow::config::Config) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.service.log_level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match config.service.log_format {
+        ledgerflow::config::LogFormat::Json => builder.json().try_init(),
+        ledgerflow::config::LogFormat::Human => builder.try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
 }
 
 /// A network given on the command line: a well-known name or a passphrase.

@@ -1,0 +1,365 @@
+//! ArchiveActor: buffers converted batches into Parquet files per table and date, and makes
+//! them durable by the two-phase commit of design §3, then acknowledges the ledgers (their
+//! credits return to the fetcher).
+//!
+//! For each set of files the rotation policy cuts: (1) stage: encode under `_staging/` and
+//! fsync; (2) commit: the CheckpointActor records the files, the new high-water mark, the
+//! analytics snapshot and dead letters in one sled transaction and flushes; (3) publish: rename
+//! into `<table>/date=YYYY-MM-DD/` and fsync, then mark the commit published. A crash between
+//! (1) and (2) leaves staging files that recovery deletes; between (2) and (3), committed files
+//! that recovery publishes. Commits end only where a batch ends, because the analytics snapshot
+//! exists only there. When every credit is held here the buffer is flushed, so a slow rotation
+//! never starves the fetcher.
+//!
+//! On start and on a new stream epoch it recovers the archive to exactly the checkpoint.
+//! Input: `ArchiveWorkerMsg`. Output: `PipelineMsg::Finished` at the end of a bounded or
+//! drained stream. Failpoints: `archive:before_commit` here; `archive:before_stage`,
+//! `archive:after_stage`, `archive:before_publish`, `archive:after_publish` in the library.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ledgerflow::analytics::AnalyticsTable;
+use ledgerflow::archive::{Archive, ArchiveError, FileSet, PartitionBuffer, RotationPolicy, StagedFile};
+use ledgerflow::batch::DeadLetterRecord;
+use ledgerflow::checkpoint::{Commit, DeadLetter, StreamId};
+use ledgerflow::range::LedgerRange;
+use ledgerflow::tables::Table;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tracing::{Instrument, debug, info, warn};
+
+use crate::analytics_actor::AnalyzedBatch;
+use crate::checkpoint_actor::{CheckpointMsg, CommitRefused};
+use crate::credit::Credit;
+use crate::envelope::{Epoch, Item};
+use crate::pipeline_supervisor::PipelineMsg;
+use crate::stage_supervisor::{StageMsg, StageSupervisor, StageWorker};
+use crate::stats::PipelineStats;
+
+/// Where dead letters go, under the archive root.
+pub const DEAD_LETTER_DIR: &str = "_dead_letter";
+
+pub enum ArchiveWorkerMsg {
+    Item(Item<AnalyzedBatch>),
+    /// Timer: cut files that reached `max_file_age` (a slow stream still commits).
+    Tick,
+}
+
+/// The archive stage's supervisor.
+pub type ArchiveSupervisor = StageSupervisor<ArchiveActor>;
+/// What the archive stage receives.
+pub type ArchiveMsg = StageMsg<AnalyzedBatch>;
+
+impl StageWorker for ArchiveActor {
+    type Input = AnalyzedBatch;
+    const STAGE: &'static str = "archive worker restarted";
+    fn deliver(item: Item<AnalyzedBatch>) -> ArchiveWorkerMsg {
+        ArchiveWorkerMsg::Item(item)
+    }
+}
+
+pub struct ArchiveArgs {
+    pub archive: Archive,
+    pub root: PathBuf,
+    pub rotation: RotationPolicy,
+    pub stream: StreamId,
+    pub checkpoint: ActorRef<CheckpointMsg>,
+    pub pipeline: ActorRef<PipelineMsg>,
+    pub stats: Arc<PipelineStats>,
+    pub max_in_flight_batches: usize,
+}
+
+/// A batch buffered but not yet committed: its credit returns when it is.
+struct Held {
+    range: LedgerRange,
+    snapshot: Vec<u8>,
+    _credit: Credit,
+}
+
+pub struct ArchiveState {
+    args: ArchiveArgs,
+    epoch: Option<Epoch>,
+    buffer: PartitionBuffer,
+    /// Last committed ledger.
+    high_water_mark: Option<u32>,
+    held: VecDeque<Held>,
+    staged: Vec<StagedFile>,
+    staged_rows: u64,
+    /// Last ledger covered by `staged`.
+    staged_through: Option<u32>,
+    dead_letters: Vec<DeadLetterRecord>,
+}
+
+#[derive(Default)]
+pub struct ArchiveActor;
+
+/// An archive worker whose batch does not follow the last one: a bug upstream or a stale
+/// state; transient, so the supervisor rewinds the stream.
+#[derive(Debug, thiserror::Error)]
+#[error("archive expected ledger {expected} next but got batch {got}")]
+struct OutOfSequence {
+    expected: u32,
+    got: LedgerRange,
+}
+
+impl ledgerflow::resilience::Classify for OutOfSequence {
+    fn class(&self) -> ledgerflow::resilience::FailureClass {
+        ledgerflow::resilience::FailureClass::Transient
+    }
+}
+
+impl Actor for ArchiveActor {
+    type Msg = ArchiveWorkerMsg;
+    type State = ArchiveState;
+    type Arguments = ArchiveArgs;
+
+    async fn pre_start(&self, myself: ActorRef<ArchiveWorkerMsg>, args: ArchiveArgs) -> Result<ArchiveState, ActorProcessingErr> {
+        let tick = (args.rotation.max_file_age / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        myself.send_interval(tick, || ArchiveWorkerMsg::Tick);
+        let buffer = PartitionBuffer::new(args.rotation);
+        Ok(ArchiveState {
+            args,
+            epoch: None,
+            buffer,
+            high_water_mark: None,
+            held: VecDeque::new(),
+            staged: Vec::new(),
+            staged_rows: 0,
+            staged_through: None,
+            dead_letters: Vec::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<ArchiveWorkerMsg>,
+        message: ArchiveWorkerMsg,
+        state: &mut ArchiveState,
+    ) -> Result<(), ActorProcessingErr> {
+        let item = match message {
+            ArchiveWorkerMsg::Tick => {
+                if state.epoch.is_some()
+                    && let Some(set) = state.buffer.poll(Instant::now())
+                {
+                    stage(state, set).await?;
+                    commit_staged(state).await?;
+                }
+                return Ok(());
+            }
+            ArchiveWorkerMsg::Item(item) => item,
+        };
+        let epoch = item.epoch();
+        if state.epoch.is_some_and(|current| epoch < current) {
+            return Ok(()); // stale: a rewind discarded it
+        }
+        if state.epoch != Some(epoch) {
+            reset(state, epoch).await?;
+        }
+        match item {
+            Item::Batch(envelope) => {
+                let range = envelope.range;
+                let expected = state.buffer.next_ledger().or(state.high_water_mark.map(|h| h + 1));
+                if let Some(expected) = expected
+                    && expected != range.first()
+                {
+                    return Err(OutOfSequence { expected, got: range }.into());
+                }
+                let AnalyzedBatch { converted, analytics, snapshot } = envelope.payload;
+                let started = Instant::now();
+                let tables = &converted.tables;
+                let inputs = [
+                    (Table::Ledgers, &tables.ledgers),
+                    (Table::Transactions, &tables.transactions),
+                    (Table::Operations, &tables.operations),
+                    (Table::ContractEvents, &tables.contract_events),
+                    (Table::Analytics(AnalyticsTable::PaymentVolume), &analytics.payment_volume),
+                    (Table::Analytics(AnalyticsTable::HighValuePayments), &analytics.high_value_payments),
+                ];
+                let sets = state.buffer.push(range, &inputs, Instant::now())?;
+                state.args.stats.archive.add_busy(started.elapsed());
+                state.held.push_back(Held { range, snapshot, _credit: envelope.credit });
+                state.dead_letters.extend(converted.dead_letters);
+                for set in sets {
+                    stage(state, set).await?;
+                }
+                // Every credit is here: cut now, or the fetcher waits for a commit forever.
+                if state.held.len() >= state.args.max_in_flight_batches
+                    && let Some(set) = state.buffer.flush()
+                {
+                    stage(state, set).await?;
+                }
+                commit_staged(state).await?;
+            }
+            Item::End(end) => {
+                if let Some(set) = state.buffer.flush() {
+                    stage(state, set).await?;
+                }
+                commit_staged(state).await?;
+                info!(next = end.next, high_water_mark = ?state.high_water_mark, "archive drained");
+                state.args.pipeline.cast(PipelineMsg::Finished { next: end.next, epoch })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Brings the archive to exactly the checkpoint (design §3 recovery) and starts buffering
+/// after it.
+async fn reset(state: &mut ArchiveState, epoch: Epoch) -> Result<(), ActorProcessingErr> {
+    let checkpoint = ractor::call!(state.args.checkpoint, CheckpointMsg::Load)??;
+    let (pending, high_water_mark) = match &checkpoint {
+        Some(c) => (c.pending.clone(), Some(c.last_ledger)),
+        None => (Vec::new(), None),
+    };
+    let root = state.args.root.clone();
+    let had_pending = !pending.is_empty();
+    let report = tokio::task::spawn_blocking(move || ledgerflow::archive::recover(&root, &pending, high_water_mark)).await??;
+    if had_pending {
+        ractor::call!(state.args.checkpoint, CheckpointMsg::MarkPublished)??;
+    }
+    if !report.rolled_forward.is_empty() || !report.deleted_staged.is_empty() || !report.deleted_beyond_high_water_mark.is_empty() {
+        info!(
+            rolled_forward = report.rolled_forward.len(),
+            deleted_staged = report.deleted_staged.len(),
+            deleted_beyond_high_water_mark = report.deleted_beyond_high_water_mark.len(),
+            "archive recovered to the checkpoint"
+        );
+    }
+    let mut buffer = PartitionBuffer::new(state.args.rotation);
+    if let Some(mark) = high_water_mark {
+        buffer = buffer.with_next_ledger(mark + 1);
+    }
+    state.buffer = buffer;
+    state.epoch = Some(epoch);
+    state.high_water_mark = high_water_mark;
+    state.held.clear();
+    state.staged.clear();
+    state.staged_rows = 0;
+    state.staged_through = None;
+    state.dead_letters.clear();
+    Ok(())
+}
+
+/// Step 1: encode and fsync the set's files under `_staging/`.
+async fn stage(state: &mut ArchiveState, set: FileSet) -> Result<(), ActorProcessingErr> {
+    let archive = state.args.archive.clone();
+    let started = Instant::now();
+    let last = set.range.last();
+    let staged = tokio::task::spawn_blocking(move || archive.stage_set(&set)).await??;
+    state.args.stats.archive.add_busy(started.elapsed());
+    state.staged_rows += staged.iter().map(|f| f.rows).sum::<u64>();
+    state.staged.extend(staged);
+    state.staged_through = Some(last);
+    Ok(())
+}
+
+/// Steps 2 and 3 for everything staged, when it ends where a batch ends.
+async fn commit_staged(state: &mut ArchiveState) -> Result<(), ActorProcessingErr> {
+    let Some(through) = state.staged_through else { return Ok(()) };
+    let Some(snapshot) = state.held.iter().find(|h| h.range.last() == through).map(|h| h.snapshot.clone()) else {
+        return Ok(()); // mid-batch: wait for the rest of the batch
+    };
+    let first = state.high_water_mark.map_or_else(
+        || state.held.front().map_or(through, |h| h.range.first()),
+        |mark| mark + 1,
+    );
+    let range = LedgerRange::new(first, through)?;
+    commit_range(state, range, snapshot).instrument(tracing::info_span!("archive.commit", first, last = through)).await
+}
+
+async fn commit_range(state: &mut ArchiveState, range: LedgerRange, snapshot: Vec<u8>) -> Result<(), ActorProcessingErr> {
+    let through = range.last();
+    fail::fail_point!("archive:before_commit", |_| Err(ArchiveError::Injected("archive:before_commit").into()));
+
+    let dead_letters = write_dead_letters(state, range).await?;
+    let files: Vec<String> = state.staged.iter().map(|f| f.relative_path.clone()).collect();
+    let commit = Commit {
+        stream: state.args.stream.clone(),
+        range,
+        files,
+        analytics_state: snapshot,
+        dead_letters,
+    };
+    let epoch = state.epoch.unwrap_or_default();
+    match ractor::call!(state.args.checkpoint, CheckpointMsg::Commit, epoch, commit)? {
+        Ok(ack) => debug!(commits = ack.commits, "committed"),
+        Err(CommitRefused::Stale { got, current }) => {
+            // A rewind happened meanwhile: this worker's state is discarded with its epoch.
+            warn!(got, current, "commit refused as stale");
+            state.staged.clear();
+            state.staged_through = None;
+            return Ok(());
+        }
+        Err(CommitRefused::Store(err)) => return Err(err.into()),
+    }
+
+    let archive = state.args.archive.clone();
+    let staged = std::mem::take(&mut state.staged);
+    let published = staged.len() as u64;
+    tokio::task::spawn_blocking(move || -> Result<(), ArchiveError> {
+        for file in &staged {
+            archive.publish(file)?;
+        }
+        Ok(())
+    })
+    .await??;
+    ractor::call!(state.args.checkpoint, CheckpointMsg::MarkPublished)??;
+
+    let stats = &state.args.stats;
+    stats.ledgers_committed.fetch_add(range.len(), Ordering::Relaxed);
+    stats.rows_committed.fetch_add(state.staged_rows, Ordering::Relaxed);
+    stats.files_published.fetch_add(published, Ordering::Relaxed);
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats.checkpoint_ledger.store(through, Ordering::Relaxed);
+    state.staged_rows = 0;
+    state.staged_through = None;
+    state.high_water_mark = Some(through);
+    // Acknowledge: the committed batches' credits return to the fetcher.
+    while state.held.front().is_some_and(|h| h.range.last() <= through) {
+        state.held.pop_front();
+    }
+    Ok(())
+}
+
+/// Writes the raw bytes and error of every dead letter in `range` under `_dead_letter/`
+/// (fsynced), and returns their checkpoint records.
+async fn write_dead_letters(state: &mut ArchiveState, range: LedgerRange) -> Result<Vec<DeadLetter>, ActorProcessingErr> {
+    let (mine, rest): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut state.dead_letters).into_iter().partition(|d| d.ledgers.last() <= range.last());
+    state.dead_letters = rest;
+    if mine.is_empty() {
+        return Ok(Vec::new());
+    }
+    state.args.stats.dead_letters.fetch_add(mine.iter().map(|d| d.ledgers.len()).sum(), Ordering::Relaxed);
+    let root = state.args.root.clone();
+    let records = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<DeadLetter>> {
+        let dir = root.join(DEAD_LETTER_DIR);
+        std::fs::create_dir_all(&dir)?;
+        let mut records = Vec::new();
+        for dead in mine {
+            let name = format!("{:010}-{:010}", dead.ledgers.first(), dead.ledgers.last());
+            let bytes_path = format!("{DEAD_LETTER_DIR}/{name}.xdr");
+            write_synced(&root.join(&bytes_path), &dead.bytes)?;
+            let text = format!("object: {}\nledgers: {}\nerror: {}\n", dead.object, dead.ledgers, dead.error);
+            write_synced(&root.join(format!("{DEAD_LETTER_DIR}/{name}.error.txt")), text.as_bytes())?;
+            warn!(first = dead.ledgers.first(), last = dead.ledgers.last(), error = %dead.error, "ledgers dead-lettered");
+            for sequence in dead.ledgers.iter() {
+                records.push(DeadLetter { sequence, reason: dead.error.clone(), path: bytes_path.clone() });
+            }
+        }
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(records)
+    })
+    .await??;
+    Ok(records)
+}
+
+fn write_synced(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}

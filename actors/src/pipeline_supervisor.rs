@@ -1,0 +1,291 @@
+//! PipelineSupervisor: the root of a stream's actor tree (design §2). It starts the
+//! CheckpointActor and the stage supervisors, tells the source where to start, and owns the
+//! stream epoch: when any stage supervisor has restarted its worker, it rewinds the stream to
+//! the checkpoint (new epoch, fetcher restarted at the first uncommitted ledger; every stage
+//! resets itself when it first sees the new epoch). It ends the run when the archive reports
+//! the end marker committed, or when a supervisor escalates a permanent failure.
+//!
+//! Input: `PipelineMsg` from its children and from the service (drain on a signal).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ledgerflow::checkpoint::{CheckpointStore, StreamId};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+use crate::analytics_actor::{AnalyticsArgs, AnalyticsMsg, AnalyticsSupervisor};
+use crate::archive_actor::{ArchiveArgs, ArchiveMsg, ArchiveSupervisor};
+use crate::checkpoint_actor::{CheckpointActor, CheckpointArgs, CheckpointMsg};
+use crate::convert_supervisor::{ConvertArgsTemplate, ConvertSupervisor, ConvertSupervisorArgs};
+use crate::credit::Credits;
+use crate::envelope::Epoch;
+use crate::service::StreamPlan;
+use crate::source_supervisor::{SourceMsg, SourceSupervisor, SourceSupervisorArgs};
+use crate::stage_supervisor::StageSupervisorArgs;
+use crate::stats::{PipelineStats, Stage, StatsSnapshot};
+use crate::supervision::Supervision;
+
+pub enum PipelineMsg {
+    /// A stage restarted its worker: replay from the checkpoint.
+    Rewind(&'static str),
+    /// A permanent failure: stop the stream with this error, the checkpoint intact.
+    Fatal(String),
+    /// The archive committed everything before `next` and the end marker of `epoch`.
+    Finished { next: u32, epoch: Epoch },
+    /// Stop fetching, commit what is in flight, then stop (SIGINT/SIGTERM).
+    Drain,
+    Status(RpcReplyPort<StatsSnapshot>),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum RunOutcome {
+    /// Every ledger before `next` is committed.
+    Completed { next: u32 },
+    Failed(String),
+}
+
+pub struct PipelineArgs {
+    pub plan: StreamPlan,
+    pub store: Arc<CheckpointStore>,
+    pub stats: Arc<PipelineStats>,
+    pub outcome: oneshot::Sender<RunOutcome>,
+}
+
+pub struct PipelineState {
+    stream: StreamId,
+    from: u32,
+    epoch: Epoch,
+    draining: bool,
+    checkpoint: ActorRef<CheckpointMsg>,
+    source: ActorRef<SourceMsg>,
+    stats: Arc<PipelineStats>,
+    outcome: Option<oneshot::Sender<RunOutcome>>,
+}
+
+pub struct PipelineSupervisor;
+
+impl Actor for PipelineSupervisor {
+    type Msg = PipelineMsg;
+    type State = PipelineState;
+    type Arguments = PipelineArgs;
+
+    async fn pre_start(&self, myself: ActorRef<PipelineMsg>, args: PipelineArgs) -> Result<PipelineState, ActorProcessingErr> {
+        let PipelineArgs { plan, store, stats, outcome } = args;
+        let config = &plan.config;
+        let cell = myself.get_cell();
+        let supervision = |stage: Stage, section: &ledgerflow::config::SupervisorConfig| {
+            Supervision::new(stage, &section.retry, &section.breaker, stats.clone())
+        };
+
+        let (checkpoint, _) = Actor::spawn_linked(
+            Some(format!("{}/checkpoint", plan.stream)),
+            CheckpointActor,
+            CheckpointArgs { store, stream: plan.stream.clone(), stats: stats.clone() },
+            cell.clone(),
+        )
+        .await?;
+
+        let credits = Credits::new(
+            config.pipeline.max_in_flight_batches as usize,
+            config.pipeline.max_in_flight_bytes as usize,
+        );
+        let archive_args = {
+            let (checkpoint, pipeline, stats) = (checkpoint.clone(), myself.clone(), stats.clone());
+            let archive = ledgerflow::archive::Archive::from_config(&config.archive)?;
+            let rotation = config.archive.rotation_policy();
+            let root = config.archive.root.clone();
+            let stream = plan.stream.clone();
+            let max_in_flight_batches = credits.max_batches();
+            move || ArchiveArgs {
+                archive: archive.clone(),
+                root: root.clone(),
+                rotation,
+                stream: stream.clone(),
+                checkpoint: checkpoint.clone(),
+                pipeline: pipeline.clone(),
+                stats: stats.clone(),
+                max_in_flight_batches,
+            }
+        };
+        let (archive, _) = Actor::spawn_linked(
+            Some(format!("{}/archive", plan.stream)),
+            ArchiveSupervisor::default(),
+            StageSupervisorArgs {
+                worker_args: Box::new(archive_args),
+                supervision: supervision(Stage::Archive, &config.resilience.archive)?,
+                pipeline: myself.clone(),
+            },
+            cell.clone(),
+        )
+        .await?;
+
+        let analytics_args = {
+            let (checkpoint, stats, analytics) = (checkpoint.clone(), stats.clone(), config.analytics.clone());
+            let archive: ActorRef<ArchiveMsg> = archive.clone();
+            move || AnalyticsArgs {
+                config: analytics.clone(),
+                checkpoint: checkpoint.clone(),
+                archive: archive.clone(),
+                stats: stats.clone(),
+            }
+        };
+        let (analytics, _) = Actor::spawn_linked(
+            Some(format!("{}/analytics", plan.stream)),
+            AnalyticsSupervisor::default(),
+            StageSupervisorArgs {
+                worker_args: Box::new(analytics_args),
+                supervision: supervision(Stage::Analytics, &config.resilience.analytics)?,
+                pipeline: myself.clone(),
+            },
+            cell.clone(),
+        )
+        .await?;
+        let analytics: ActorRef<AnalyticsMsg> = analytics;
+
+        let (convert, _) = Actor::spawn_linked(
+            Some(format!("{}/convert", plan.stream)),
+            ConvertSupervisor,
+            ConvertSupervisorArgs {
+                workers: config.convert.worker_count(),
+                worker: ConvertArgsTemplate {
+                    options: plan.convert_options.clone(),
+                    limits: config.decode,
+                    on_corrupt: config.pipeline.on_corrupt,
+                    stats: stats.clone(),
+                },
+                supervision: supervision(Stage::Convert, &config.resilience.convert)?,
+                analytics,
+                pipeline: myself.clone(),
+            },
+            cell.clone(),
+        )
+        .await?;
+
+        let (source, _) = Actor::spawn_linked(
+            Some(format!("{}/source", plan.stream)),
+            SourceSupervisor,
+            SourceSupervisorArgs {
+                factory: plan.source.clone(),
+                last: plan.to,
+                follow: plan.follow,
+                poll_interval: plan.poll_interval,
+                batch_ledgers: config.pipeline.batch_ledgers,
+                max_batch_bytes: config.pipeline.max_batch_bytes as usize,
+                credits,
+                convert,
+                pipeline: myself.clone(),
+                supervision: supervision(Stage::Source, &config.resilience.source)?,
+                stats: stats.clone(),
+            },
+            cell,
+        )
+        .await?;
+
+        let mut state = PipelineState {
+            stream: plan.stream.clone(),
+            from: plan.from,
+            epoch: 0,
+            draining: false,
+            checkpoint,
+            source,
+            stats,
+            outcome: Some(outcome),
+        };
+        start_epoch(&mut state).await?;
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<PipelineMsg>,
+        message: PipelineMsg,
+        state: &mut PipelineState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            PipelineMsg::Rewind(reason) => {
+                state.stats.rewinds.fetch_add(1, Ordering::Relaxed);
+                warn!(stream = %state.stream, reason, "rewinding the stream to the checkpoint");
+                start_epoch(state).await?;
+                if state.draining {
+                    state.source.cast(SourceMsg::Drain)?;
+                }
+            }
+            PipelineMsg::Fatal(reason) => {
+                error!(stream = %state.stream, error = %reason, "stream stopped");
+                if let Ok(mut last) = state.stats.last_error.lock() {
+                    *last = Some(reason.clone());
+                }
+                finish(&myself, state, RunOutcome::Failed(reason));
+            }
+            PipelineMsg::Finished { next, epoch } => {
+                if epoch == state.epoch {
+                    info!(stream = %state.stream, next, "stream complete");
+                    finish(&myself, state, RunOutcome::Completed { next });
+                }
+            }
+            PipelineMsg::Drain => {
+                if !state.draining {
+                    info!(stream = %state.stream, "draining: no new ledgers, committing what is in flight");
+                    state.draining = true;
+                    state.source.cast(SourceMsg::Drain)?;
+                }
+            }
+            PipelineMsg::Status(reply) => {
+                let _ = reply.send(state.stats.snapshot());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<PipelineMsg>,
+        event: SupervisionEvent,
+        state: &mut PipelineState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Supervisors and the checkpoint actor do not fail by design; if one does, the stream
+        // cannot go on safely.
+        match event {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                let name = cell.get_name().unwrap_or_default();
+                finish(&myself, state, RunOutcome::Failed(format!("{name} failed: {err}")));
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) if state.outcome.is_some() => {
+                let name = cell.get_name().unwrap_or_default();
+                finish(&myself, state, RunOutcome::Failed(format!("{name} stopped: {}", reason.unwrap_or_default())));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _: ActorRef<PipelineMsg>, state: &mut PipelineState) -> Result<(), ActorProcessingErr> {
+        if let Some(outcome) = state.outcome.take() {
+            let _ = outcome.send(RunOutcome::Failed("the pipeline stopped".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Moves to the next epoch and starts the source at the first ledger not committed.
+async fn start_epoch(state: &mut PipelineState) -> Result<(), ActorProcessingErr> {
+    state.epoch += 1;
+    ractor::call!(state.checkpoint, CheckpointMsg::SetEpoch, state.epoch)?;
+    let checkpoint = ractor::call!(state.checkpoint, CheckpointMsg::Load)??;
+    let next = checkpoint.and_then(|c| c.next_ledger()).unwrap_or(state.from).max(state.from);
+    state.stats.checkpoint_ledger.store(next.saturating_sub(1), Ordering::Relaxed);
+    info!(stream = %state.stream, epoch = state.epoch, next, "stream starting");
+    state.source.cast(SourceMsg::Start { epoch: state.epoch, next })?;
+    Ok(())
+}
+
+fn finish(myself: &ActorRef<PipelineMsg>, state: &mut PipelineState, outcome: RunOutcome) {
+    if let Some(sender) = state.outcome.take() {
+        let _ = sender.send(outcome);
+    }
+    myself.stop_children(None);
+    myself.stop(None);
+}

@@ -1,0 +1,119 @@
+//! StageSupervisor: the supervisor of a single-worker stage (analytics, archive). It owns the
+//! stage's breaker and retry policy (design §2): items pass through it to the current worker;
+//! when the worker fails, the failure is classified, the worker restarted after a backoff delay
+//! (or after the breaker's cool-down, as its half-open probe) and the stream rewound to the
+//! checkpoint, which replays what the dead worker held. A permanent failure stops the stream.
+//! While the worker is down, items are dropped with their credits: the rewind replays them.
+//!
+//! `AnalyticsSupervisor` and `ArchiveSupervisor` are this actor for their workers.
+
+use std::marker::PhantomData;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+
+use crate::envelope::Item;
+use crate::pipeline_supervisor::PipelineMsg;
+use crate::supervision::{Decision, Supervision};
+
+/// A worker that consumes the items of one stage.
+pub trait StageWorker: Actor + Default {
+    /// What the stage consumes.
+    type Input: Send + 'static;
+    /// How an item is delivered to the worker.
+    fn deliver(item: Item<Self::Input>) -> Self::Msg;
+    /// Named in logs and rewind reasons.
+    const STAGE: &'static str;
+}
+
+pub enum StageMsg<T> {
+    Item(Item<T>),
+    /// Restart the worker (sent to itself after the decided delay).
+    Respawn,
+}
+
+pub struct StageSupervisorArgs<W: StageWorker> {
+    /// Builds the worker's arguments, at start and at every restart.
+    pub worker_args: Box<dyn Fn() -> W::Arguments + Send + Sync>,
+    pub supervision: Supervision,
+    pub pipeline: ActorRef<PipelineMsg>,
+}
+
+pub struct StageSupervisorState<W: StageWorker> {
+    args: StageSupervisorArgs<W>,
+    worker: Option<ActorRef<W::Msg>>,
+}
+
+pub struct StageSupervisor<W>(PhantomData<fn() -> W>);
+
+impl<W> Default for StageSupervisor<W> {
+    fn default() -> Self {
+        StageSupervisor(PhantomData)
+    }
+}
+
+impl<W: StageWorker> Actor for StageSupervisor<W> {
+    type Msg = StageMsg<W::Input>;
+    type State = StageSupervisorState<W>;
+    type Arguments = StageSupervisorArgs<W>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: StageSupervisorArgs<W>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut state = StageSupervisorState { args, worker: None };
+        spawn_worker(&myself, &mut state).await?;
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            StageMsg::Item(item) => {
+                if let Some(worker) = &state.worker {
+                    if matches!(item, Item::Batch(_)) {
+                        state.args.supervision.on_success();
+                    }
+                    worker.send_message(W::deliver(item))?;
+                }
+            }
+            StageMsg::Respawn => {
+                state.args.supervision.on_restart();
+                spawn_worker(&myself, state).await?;
+                state.args.pipeline.cast(PipelineMsg::Rewind(W::STAGE))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let SupervisionEvent::ActorFailed(_, err) = event else { return Ok(()) };
+        state.worker = None;
+        match state.args.supervision.on_failure(&err) {
+            Decision::Restart { after, .. } => {
+                myself.send_after(after, || StageMsg::Respawn);
+            }
+            Decision::Escalate(reason) => state.args.pipeline.cast(PipelineMsg::Fatal(reason))?,
+        }
+        Ok(())
+    }
+}
+
+async fn spawn_worker<W: StageWorker>(
+    myself: &ActorRef<StageMsg<W::Input>>,
+    state: &mut StageSupervisorState<W>,
+) -> Result<(), ActorProcessingErr> {
+    let args = (state.args.worker_args)();
+    let (worker, _) = Actor::spawn_linked(None, W::default(), args, myself.get_cell()).await?;
+    state.worker = Some(worker);
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! The decision every supervisor makes when its worker fails (design §2): classify the
+//! failure, then restart after a backoff delay, wait out an open breaker, or escalate.
+//!
+//! Supervisors never sleep: they act on the returned [`Decision`] with `send_after`, so they
+//! keep hearing their other children meanwhile.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backoff::backoff::Backoff;
+use ledgerflow::resilience::{
+    BreakerConfig, BreakerState, CircuitBreaker, FailureClass, RetryPolicy, Transition,
+};
+use ractor::ActorProcessingErr;
+use tracing::{error, info, warn};
+
+use crate::stats::{PipelineStats, Stage};
+
+/// What the supervisor does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Restart the worker after `after`, from the last acknowledged ledger. `probe`: the
+    /// breaker is half-open at that point; this restart is its probe.
+    Restart { after: Duration, probe: bool },
+    /// Stop the stream with this error; the checkpoint stays as it is.
+    Escalate(String),
+}
+
+pub struct Supervision {
+    stage: Stage,
+    breaker: CircuitBreaker,
+    backoff: backoff::ExponentialBackoff,
+    stats: Arc<PipelineStats>,
+}
+
+impl Supervision {
+    pub fn new(
+        stage: Stage,
+        retry: &RetryPolicy,
+        breaker: &BreakerConfig,
+        stats: Arc<PipelineStats>,
+    ) -> Result<Self, ActorProcessingErr> {
+        Ok(Supervision {
+            stage,
+            breaker: CircuitBreaker::new(breaker)?,
+            backoff: retry.backoff(),
+            stats,
+        })
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// Classifies `err` (panics and unknown errors count as transient: the breaker bounds how
+    /// often they recur) and decides.
+    pub fn on_failure(&mut self, err: &ActorProcessingErr) -> Decision {
+        let now = Instant::now();
+        let stage = self.stage.name();
+        let stats = self.stats.stage(self.stage);
+        stats.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let class = FailureClass::of(err.as_ref()).unwrap_or(FailureClass::Transient);
+        if class == FailureClass::Permanent {
+            error!(stage, error = %err, "worker failed permanently, stopping the stream");
+            return Decision::Escalate(format!("{stage}: {err}"));
+        }
+        if let Some(transition) = self.breaker.record_failure(now) {
+            self.log_transition(transition);
+        }
+        if let Some(cool_down) = self.breaker.remaining_cool_down(now) {
+            warn!(stage, error = %err, cool_down_ms = cool_down.as_millis() as u64, "breaker open, stream paused");
+            return Decision::Restart { after: cool_down, probe: true };
+        }
+        match self.backoff.next_backoff() {
+            Some(delay) => {
+                warn!(stage, error = %err, delay_ms = delay.as_millis() as u64, "worker failed, restarting");
+                Decision::Restart { after: delay, probe: false }
+            }
+            None => {
+                error!(stage, error = %err, "retry budget spent, stopping the stream");
+                Decision::Escalate(format!("{stage}: retry budget spent; last error: {err}"))
+            }
+        }
+    }
+
+    /// The worker is being restarted now: moves an open breaker whose cool-down is over to
+    /// half-open.
+    pub fn on_restart(&mut self) {
+        self.stats.stage(self.stage).restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(transition) = self.breaker.allow_request(Instant::now()).transition {
+            self.log_transition(transition);
+        }
+    }
+
+    /// The worker made progress: closes a half-open breaker and resets the backoff.
+    pub fn on_success(&mut self) {
+        if let Some(transition) = self.breaker.record_success(Instant::now()) {
+            self.log_transition(transition);
+        }
+        if self.breaker.state() == BreakerState::Closed {
+            self.backoff.reset();
+        }
+    }
+
+    fn log_transition(&self, transition: Transition) {
+        self.stats.stage(self.stage).set_breaker(transition.to);
+        let stage = self.stage.name();
+        match transition.to {
+            BreakerState::Closed => info!(stage, from = %transition.from, to = %transition.to, "breaker closed"),
+            _ => warn!(stage, from = %transition.from, to = %transition.to, "breaker changed state"),
+        }
+    }
+}

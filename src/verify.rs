@@ -1,0 +1,119 @@
+//! Checks an archive against its checkpoint: every table covers the checkpointed range with no
+//! gap and no overlap (by file names), and the `ledgers` table holds every ledger of the range
+//! exactly once (read from the Parquet files), except the dead letters, which it must not
+//! hold. What `ledgerflow verify` reports.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::Path;
+
+use arrow::array::AsArray;
+use arrow::datatypes::UInt32Type;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use crate::archive::{ArchiveError, Coverage, coverage, scan};
+use crate::checkpoint::Checkpoint;
+use crate::range::LedgerRange;
+use crate::tables::Table;
+
+/// Why the archive could not be read for verification.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a readable Parquet file: {source}")]
+    Parquet {
+        path: std::path::PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("the checkpoint's range is invalid: {0}")]
+    Range(#[from] crate::range::RangeError),
+}
+
+/// What `verify` found.
+#[derive(Debug)]
+pub struct VerifyReport {
+    /// The checkpointed range, `None` before the first commit.
+    pub range: Option<LedgerRange>,
+    pub tables: Vec<Coverage>,
+    /// Ledgers of the range missing from the `ledgers` table (dead letters excluded).
+    pub missing_ledgers: Vec<u32>,
+    /// Ledgers found more than once in the `ledgers` table.
+    pub duplicated_ledgers: Vec<u32>,
+    /// Dead letters recorded in the checkpoint: `(sequence, reason, path)`.
+    pub dead_letters: Vec<(u32, String, String)>,
+    /// Rows of the `ledgers` table read.
+    pub ledger_rows: u64,
+}
+
+impl VerifyReport {
+    /// No gap, no overlap, no missing or duplicated ledger.
+    pub fn is_ok(&self) -> bool {
+        self.tables.iter().all(|c| c.gaps.is_empty() && c.overlaps.is_empty())
+            && self.missing_ledgers.is_empty()
+            && self.duplicated_ledgers.is_empty()
+    }
+}
+
+/// Verifies the archive at `root` against `checkpoint` (`None`: nothing committed, so the
+/// archive must hold no file).
+pub fn verify(root: &Path, checkpoint: Option<&Checkpoint>) -> Result<VerifyReport, VerifyError> {
+    let files = scan(root)?;
+    let Some(checkpoint) = checkpoint else {
+        let tables = Table::ALL
+            .iter()
+            .filter(|t| files.iter().any(|f| f.key.table == **t))
+            .map(|&t| coverage(&files, t, LedgerRange::single(0)))
+            .collect();
+        return Ok(VerifyReport {
+            range: None,
+            tables,
+            missing_ledgers: Vec::new(),
+            duplicated_ledgers: Vec::new(),
+            dead_letters: Vec::new(),
+            ledger_rows: 0,
+        });
+    };
+    let range = LedgerRange::new(checkpoint.first_ledger, checkpoint.last_ledger)?;
+    let tables = Table::ALL.iter().map(|&t| coverage(&files, t, range)).collect();
+    let dead: BTreeSet<u32> = checkpoint.dead_letters.iter().map(|d| d.sequence).collect();
+
+    let mut seen = BTreeSet::new();
+    let mut duplicated = BTreeSet::new();
+    let mut ledger_rows = 0u64;
+    for file in files.iter().filter(|f| f.key.table == Table::Ledgers) {
+        let parquet = |source| VerifyError::Parquet { path: file.path.clone(), source };
+        let reader = File::open(&file.path).map_err(|source| VerifyError::Io { path: file.path.clone(), source })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(parquet)?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["sequence"]);
+        let batches = builder.with_projection(mask).build().map_err(parquet)?;
+        for batch in batches {
+            let batch = batch.map_err(|e| parquet(e.into()))?;
+            let Some(column) = batch.column(0).as_primitive_opt::<UInt32Type>() else { continue };
+            ledger_rows += column.len() as u64;
+            for sequence in column.iter().flatten() {
+                if !seen.insert(sequence) {
+                    duplicated.insert(sequence);
+                }
+            }
+        }
+    }
+    let missing = range.iter().filter(|s| !seen.contains(s) && !dead.contains(s)).collect();
+    Ok(VerifyReport {
+        range: Some(range),
+        tables,
+        missing_ledgers: missing,
+        duplicated_ledgers: duplicated.into_iter().collect(),
+        dead_letters: checkpoint.dead_letters.iter().map(|d| (d.sequence, d.reason.clone(), d.path.clone())).collect(),
+        ledger_rows,
+    })
+}
