@@ -12,7 +12,9 @@ use arrow::datatypes::UInt32Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use crate::archive::{ArchiveError, Coverage, coverage, scan};
+use crate::archive::{
+    ArchiveError, ArchivedFile, Coverage, FileKey, coverage, published_path, scan, staging_path,
+};
 use crate::checkpoint::Checkpoint;
 use crate::range::LedgerRange;
 use crate::tables::Table;
@@ -53,6 +55,9 @@ pub struct VerifyReport {
     pub dead_letters: Vec<(u32, String, String)>,
     /// Rows of the `ledgers` table read.
     pub ledger_rows: u64,
+    /// Files of the last commit still in staging (the process stopped between commit and
+    /// publish; the next start publishes them). They count as present.
+    pub pending_publish: Vec<String>,
 }
 
 impl VerifyReport {
@@ -81,8 +86,20 @@ pub fn verify(root: &Path, checkpoint: Option<&Checkpoint>) -> Result<VerifyRepo
             duplicated_ledgers: Vec::new(),
             dead_letters: Vec::new(),
             ledger_rows: 0,
+            pending_publish: Vec::new(),
         });
     };
+    let mut files = files;
+    let mut pending_publish = Vec::new();
+    for relative_path in &checkpoint.pending {
+        let key = FileKey::parse(relative_path)?;
+        let staged = staging_path(root, &key);
+        if !published_path(root, &key).exists() && staged.exists() {
+            let bytes = std::fs::metadata(&staged).map(|m| m.len()).unwrap_or(0);
+            files.push(ArchivedFile { key, relative_path: relative_path.clone(), path: staged, bytes });
+            pending_publish.push(relative_path.clone());
+        }
+    }
     let range = LedgerRange::new(checkpoint.first_ledger, checkpoint.last_ledger)?;
     let tables = Table::ALL.iter().map(|&t| coverage(&files, t, range)).collect();
     let dead: BTreeSet<u32> = checkpoint.dead_letters.iter().map(|d| d.sequence).collect();
@@ -115,5 +132,6 @@ pub fn verify(root: &Path, checkpoint: Option<&Checkpoint>) -> Result<VerifyRepo
         duplicated_ledgers: duplicated.into_iter().collect(),
         dead_letters: checkpoint.dead_letters.iter().map(|d| (d.sequence, d.reason.clone(), d.path.clone())).collect(),
         ledger_rows,
+        pending_publish,
     })
 }

@@ -81,7 +81,7 @@ impl Actor for PipelineSupervisor {
         };
 
         let (checkpoint, _) = Actor::spawn_linked(
-            Some(format!("{}/checkpoint", plan.stream)),
+            None,
             CheckpointActor,
             CheckpointArgs { store, stream: plan.stream.clone(), stats: stats.clone() },
             cell.clone(),
@@ -111,7 +111,7 @@ impl Actor for PipelineSupervisor {
             }
         };
         let (archive, _) = Actor::spawn_linked(
-            Some(format!("{}/archive", plan.stream)),
+            None,
             ArchiveSupervisor::default(),
             StageSupervisorArgs {
                 worker_args: Box::new(archive_args),
@@ -133,7 +133,7 @@ impl Actor for PipelineSupervisor {
             }
         };
         let (analytics, _) = Actor::spawn_linked(
-            Some(format!("{}/analytics", plan.stream)),
+            None,
             AnalyticsSupervisor::default(),
             StageSupervisorArgs {
                 worker_args: Box::new(analytics_args),
@@ -146,7 +146,7 @@ impl Actor for PipelineSupervisor {
         let analytics: ActorRef<AnalyticsMsg> = analytics;
 
         let (convert, _) = Actor::spawn_linked(
-            Some(format!("{}/convert", plan.stream)),
+            None,
             ConvertSupervisor,
             ConvertSupervisorArgs {
                 workers: config.convert.worker_count(),
@@ -165,7 +165,7 @@ impl Actor for PipelineSupervisor {
         .await?;
 
         let (source, _) = Actor::spawn_linked(
-            Some(format!("{}/source", plan.stream)),
+            None,
             SourceSupervisor,
             SourceSupervisorArgs {
                 factory: plan.source.clone(),
@@ -218,12 +218,12 @@ impl Actor for PipelineSupervisor {
                 if let Ok(mut last) = state.stats.last_error.lock() {
                     *last = Some(reason.clone());
                 }
-                finish(&myself, state, RunOutcome::Failed(reason));
+                finish(&myself, state, RunOutcome::Failed(reason)).await;
             }
             PipelineMsg::Finished { next, epoch } => {
                 if epoch == state.epoch {
                     info!(stream = %state.stream, next, "stream complete");
-                    finish(&myself, state, RunOutcome::Completed { next });
+                    finish(&myself, state, RunOutcome::Completed { next }).await;
                 }
             }
             PipelineMsg::Drain => {
@@ -251,11 +251,11 @@ impl Actor for PipelineSupervisor {
         match event {
             SupervisionEvent::ActorFailed(cell, err) => {
                 let name = cell.get_name().unwrap_or_default();
-                finish(&myself, state, RunOutcome::Failed(format!("{name} failed: {err}")));
+                finish(&myself, state, RunOutcome::Failed(format!("{name} failed: {err}"))).await;
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) if state.outcome.is_some() => {
                 let name = cell.get_name().unwrap_or_default();
-                finish(&myself, state, RunOutcome::Failed(format!("{name} stopped: {}", reason.unwrap_or_default())));
+                finish(&myself, state, RunOutcome::Failed(format!("{name} stopped: {}", reason.unwrap_or_default()))).await;
             }
             _ => {}
         }
@@ -282,10 +282,11 @@ async fn start_epoch(state: &mut PipelineState) -> Result<(), ActorProcessingErr
     Ok(())
 }
 
-fn finish(myself: &ActorRef<PipelineMsg>, state: &mut PipelineState, outcome: RunOutcome) {
+/// Stops the tree, waiting for every child (so the checkpoint store is closed), then reports.
+async fn finish(myself: &ActorRef<PipelineMsg>, state: &mut PipelineState, outcome: RunOutcome) {
+    myself.stop_children_and_wait(None, Some(std::time::Duration::from_secs(30))).await;
     if let Some(sender) = state.outcome.take() {
         let _ = sender.send(outcome);
     }
-    myself.stop_children(None);
     myself.stop(None);
 }

@@ -116,7 +116,7 @@ pub async fn start(plan: StreamPlan) -> Result<RunHandle, ServiceError> {
     let stats = Arc::new(PipelineStats::default());
     let (sender, outcome) = oneshot::channel();
     let args = PipelineArgs { plan: plan.clone(), store: Arc::new(store), stats: stats.clone(), outcome: sender };
-    let (pipeline, join) = Actor::spawn(Some(format!("{}/pipeline", plan.stream)), PipelineSupervisor, args)
+    let (pipeline, join) = Actor::spawn(None, PipelineSupervisor, args)
         .await
         .map_err(|e| ServiceError::Spawn(e.to_string()))?;
     Ok(RunHandle { control: RunControl { pipeline, stats }, outcome, join })
@@ -124,7 +124,7 @@ pub async fn start(plan: StreamPlan) -> Result<RunHandle, ServiceError> {
 
 /// sled holds a lock on its directory a moment after the previous holder is gone (a restarted
 /// process, a test reopening): retry briefly before giving up.
-fn open_store(path: &std::path::Path) -> Result<CheckpointStore, CheckpointError> {
+pub fn open_store(path: &std::path::Path) -> Result<CheckpointStore, CheckpointError> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         match CheckpointStore::open(path) {

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use crate::envelope::Item;
+use crate::envelope::{Epoch, Item};
 use crate::pipeline_supervisor::PipelineMsg;
 use crate::supervision::{Decision, Supervision};
 
@@ -41,6 +41,11 @@ pub struct StageSupervisorArgs<W: StageWorker> {
 pub struct StageSupervisorState<W: StageWorker> {
     args: StageSupervisorArgs<W>,
     worker: Option<ActorRef<W::Msg>>,
+    /// Newest epoch seen.
+    epoch: Epoch,
+    /// Items of older epochs are dropped: after a failure in epoch `e` only the rewind's
+    /// epoch may reach the restarted worker (an item of `e` would not follow its checkpoint).
+    epoch_floor: Epoch,
 }
 
 pub struct StageSupervisor<W>(PhantomData<fn() -> W>);
@@ -61,7 +66,7 @@ impl<W: StageWorker> Actor for StageSupervisor<W> {
         myself: ActorRef<Self::Msg>,
         args: StageSupervisorArgs<W>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut state = StageSupervisorState { args, worker: None };
+        let mut state = StageSupervisorState { args, worker: None, epoch: 0, epoch_floor: 0 };
         spawn_worker(&myself, &mut state).await?;
         Ok(state)
     }
@@ -74,6 +79,10 @@ impl<W: StageWorker> Actor for StageSupervisor<W> {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             StageMsg::Item(item) => {
+                state.epoch = state.epoch.max(item.epoch());
+                if item.epoch() < state.epoch_floor {
+                    return Ok(());
+                }
                 if let Some(worker) = &state.worker {
                     if matches!(item, Item::Batch(_)) {
                         state.args.supervision.on_success();
@@ -98,6 +107,7 @@ impl<W: StageWorker> Actor for StageSupervisor<W> {
     ) -> Result<(), ActorProcessingErr> {
         let SupervisionEvent::ActorFailed(_, err) = event else { return Ok(()) };
         state.worker = None;
+        state.epoch_floor = state.epoch + 1;
         match state.args.supervision.on_failure(&err) {
             Decision::Restart { after, .. } => {
                 myself.send_after(after, || StageMsg::Respawn);

@@ -38,6 +38,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         "range": report.range.map(|r| r.to_string()),
         "ok": report.is_ok(),
         "ledger_rows": report.ledger_rows,
+        "pending_publish": report.pending_publish,
         "missing_ledgers": report.missing_ledgers,
         "duplicated_ledgers": report.duplicated_ledgers,
         "dead_letters": report.dead_letters.iter().map(|(s, r, p)| serde_json::json!({"sequence": s, "reason": r, "path": p})).collect::<Vec<_>>(),
@@ -57,6 +58,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         }
         println!("  ledgers rows {}, missing {:?}, duplicated {:?}", report.ledger_rows, report.missing_ledgers, report.duplicated_ledgers);
+        for path in &report.pending_publish {
+            println!("  committed, publish pending (the next start publishes it): {path}");
+        }
         for (sequence, reason, path) in &report.dead_letters {
             println!("  dead letter {sequence}: {reason} ({path})");
         }
