@@ -122,7 +122,11 @@ pub fn convert_batch(
                         break;
                     }
                     if ledger.sequence != expected {
-                        return Err(BatchError::OutOfOrder { object: name, expected, found: ledger.sequence });
+                        return Err(BatchError::OutOfOrder {
+                            object: name,
+                            expected,
+                            found: ledger.sequence,
+                        });
                     }
                     xdr_bytes += ledger.xdr_bytes;
                     match builder.push(&ledger.meta) {
@@ -174,7 +178,8 @@ mod tests {
     use crate::source::{LedgerSource, SourceRead, SyntheticSource};
 
     fn synthetic_batch(first: u32, count: u32) -> (RawBatch, GeneratorConfig) {
-        let config = GeneratorConfig { ledger_count: Some(50), transactions_per_ledger: 10, ..Default::default() };
+        let config =
+            GeneratorConfig { ledger_count: Some(50), transactions_per_ledger: 10, ..Default::default() };
         let mut source = SyntheticSource::new(config.clone()).unwrap();
         let SourceRead::Batch(batch) = source.read(first, None, count, usize::MAX).unwrap() else { panic!() };
         (batch, config)
@@ -187,7 +192,8 @@ mod tests {
     #[test]
     fn converts_exactly_the_range() {
         let (batch, config) = synthetic_batch(config_first() + 3, 5);
-        let converted = convert_batch(batch, &options(&config), &DecodeLimits::default(), OnCorrupt::Fail).unwrap();
+        let converted =
+            convert_batch(batch, &options(&config), &DecodeLimits::default(), OnCorrupt::Fail).unwrap();
         assert_eq!(converted.tables.ledgers.num_rows(), 5);
         assert_eq!(converted.range, LedgerRange::new(config_first() + 3, config_first() + 7).unwrap());
         assert!(converted.dead_letters.is_empty());

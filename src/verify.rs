@@ -9,8 +9,8 @@ use std::path::Path;
 
 use arrow::array::AsArray;
 use arrow::datatypes::UInt32Type;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::archive::{
     ArchiveError, ArchivedFile, Coverage, FileKey, coverage, published_path, scan, staging_path,
@@ -109,7 +109,8 @@ pub fn verify(root: &Path, checkpoint: Option<&Checkpoint>) -> Result<VerifyRepo
     let mut ledger_rows = 0u64;
     for file in files.iter().filter(|f| f.key.table == Table::Ledgers) {
         let parquet = |source| VerifyError::Parquet { path: file.path.clone(), source };
-        let reader = File::open(&file.path).map_err(|source| VerifyError::Io { path: file.path.clone(), source })?;
+        let reader =
+            File::open(&file.path).map_err(|source| VerifyError::Io { path: file.path.clone(), source })?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(parquet)?;
         let mask = ProjectionMask::columns(builder.parquet_schema(), ["sequence"]);
         let batches = builder.with_projection(mask).build().map_err(parquet)?;
@@ -130,7 +131,11 @@ pub fn verify(root: &Path, checkpoint: Option<&Checkpoint>) -> Result<VerifyRepo
         tables,
         missing_ledgers: missing,
         duplicated_ledgers: duplicated.into_iter().collect(),
-        dead_letters: checkpoint.dead_letters.iter().map(|d| (d.sequence, d.reason.clone(), d.path.clone())).collect(),
+        dead_letters: checkpoint
+            .dead_letters
+            .iter()
+            .map(|d| (d.sequence, d.reason.clone(), d.path.clone()))
+            .collect(),
         ledger_rows,
         pending_publish,
     })

@@ -67,7 +67,11 @@ impl Actor for AnalyticsActor {
     type State = AnalyticsState;
     type Arguments = AnalyticsArgs;
 
-    async fn pre_start(&self, _: ActorRef<AnalyticsWorkerMsg>, args: AnalyticsArgs) -> Result<AnalyticsState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<AnalyticsWorkerMsg>,
+        args: AnalyticsArgs,
+    ) -> Result<AnalyticsState, ActorProcessingErr> {
         Ok(AnalyticsState { args, engine: None, epoch: None })
     }
 
@@ -89,7 +93,9 @@ impl Actor for AnalyticsActor {
         match item {
             Item::End(end) => state.args.archive.cast(ArchiveMsg::Item(Item::End(end)))?,
             Item::Batch(envelope) => {
-                fail::fail_point!("analytics:before", |_| Err(Box::new(crate::convert_actor::InjectedFault("analytics:before")) as ActorProcessingErr));
+                fail::fail_point!("analytics:before", |_| Err(Box::new(crate::convert_actor::InjectedFault(
+                    "analytics:before"
+                )) as ActorProcessingErr));
                 let Envelope { epoch, position, range, payload, credit } = envelope;
                 let started = Instant::now();
                 let engine = state.engine.as_mut().expect("restored above");

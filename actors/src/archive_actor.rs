@@ -42,6 +42,7 @@ use crate::stats::PipelineStats;
 /// Where dead letters go, under the archive root.
 pub const DEAD_LETTER_DIR: &str = "_dead_letter";
 
+#[allow(clippy::large_enum_variant)] // one message per batch; boxing would add an allocation per batch
 pub enum ArchiveWorkerMsg {
     Item(Item<AnalyzedBatch>),
     /// Timer: cut files that reached `max_file_age` (a slow stream still commits).
@@ -116,7 +117,11 @@ impl Actor for ArchiveActor {
     type State = ArchiveState;
     type Arguments = ArchiveArgs;
 
-    async fn pre_start(&self, myself: ActorRef<ArchiveWorkerMsg>, args: ArchiveArgs) -> Result<ArchiveState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ArchiveWorkerMsg>,
+        args: ArchiveArgs,
+    ) -> Result<ArchiveState, ActorProcessingErr> {
         let tick = (args.rotation.max_file_age / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         myself.send_interval(tick, || ArchiveWorkerMsg::Tick);
         let buffer = PartitionBuffer::new(args.rotation);
@@ -216,11 +221,16 @@ async fn reset(state: &mut ArchiveState, epoch: Epoch) -> Result<(), ActorProces
     };
     let root = state.args.root.clone();
     let had_pending = !pending.is_empty();
-    let report = tokio::task::spawn_blocking(move || ledgerflow::archive::recover(&root, &pending, high_water_mark)).await??;
+    let report =
+        tokio::task::spawn_blocking(move || ledgerflow::archive::recover(&root, &pending, high_water_mark))
+            .await??;
     if had_pending {
         ractor::call!(state.args.checkpoint, CheckpointMsg::MarkPublished)??;
     }
-    if !report.rolled_forward.is_empty() || !report.deleted_staged.is_empty() || !report.deleted_beyond_high_water_mark.is_empty() {
+    if !report.rolled_forward.is_empty()
+        || !report.deleted_staged.is_empty()
+        || !report.deleted_beyond_high_water_mark.is_empty()
+    {
         info!(
             rolled_forward = report.rolled_forward.len(),
             deleted_staged = report.deleted_staged.len(),
@@ -259,30 +269,33 @@ async fn stage(state: &mut ArchiveState, set: FileSet) -> Result<(), ActorProces
 /// Steps 2 and 3 for everything staged, when it ends where a batch ends.
 async fn commit_staged(state: &mut ArchiveState) -> Result<(), ActorProcessingErr> {
     let Some(through) = state.staged_through else { return Ok(()) };
-    let Some(snapshot) = state.held.iter().find(|h| h.range.last() == through).map(|h| h.snapshot.clone()) else {
+    let Some(snapshot) = state.held.iter().find(|h| h.range.last() == through).map(|h| h.snapshot.clone())
+    else {
         return Ok(()); // mid-batch: wait for the rest of the batch
     };
-    let first = state.high_water_mark.map_or_else(
-        || state.held.front().map_or(through, |h| h.range.first()),
-        |mark| mark + 1,
-    );
+    let first = state
+        .high_water_mark
+        .map_or_else(|| state.held.front().map_or(through, |h| h.range.first()), |mark| mark + 1);
     let range = LedgerRange::new(first, through)?;
-    commit_range(state, range, snapshot).instrument(tracing::info_span!("archive.commit", first, last = through)).await
+    commit_range(state, range, snapshot)
+        .instrument(tracing::info_span!("archive.commit", first, last = through))
+        .await
 }
 
-async fn commit_range(state: &mut ArchiveState, range: LedgerRange, snapshot: Vec<u8>) -> Result<(), ActorProcessingErr> {
+async fn commit_range(
+    state: &mut ArchiveState,
+    range: LedgerRange,
+    snapshot: Vec<u8>,
+) -> Result<(), ActorProcessingErr> {
     let through = range.last();
-    fail::fail_point!("archive:before_commit", |_| Err(ArchiveError::Injected("archive:before_commit").into()));
+    fail::fail_point!("archive:before_commit", |_| Err(
+        ArchiveError::Injected("archive:before_commit").into()
+    ));
 
     let dead_letters = write_dead_letters(state, range).await?;
     let files: Vec<String> = state.staged.iter().map(|f| f.relative_path.clone()).collect();
-    let commit = Commit {
-        stream: state.args.stream.clone(),
-        range,
-        files,
-        analytics_state: snapshot,
-        dead_letters,
-    };
+    let commit =
+        Commit { stream: state.args.stream.clone(), range, files, analytics_state: snapshot, dead_letters };
     let epoch = state.epoch.unwrap_or_default();
     match ractor::call!(state.args.checkpoint, CheckpointMsg::Commit, epoch, commit)? {
         Ok(ack) => debug!(commits = ack.commits, "committed"),
@@ -326,7 +339,10 @@ async fn commit_range(state: &mut ArchiveState, range: LedgerRange, snapshot: Ve
 
 /// Writes the raw bytes and error of every dead letter in `range` under `_dead_letter/`
 /// (fsynced), and returns their checkpoint records.
-async fn write_dead_letters(state: &mut ArchiveState, range: LedgerRange) -> Result<Vec<DeadLetter>, ActorProcessingErr> {
+async fn write_dead_letters(
+    state: &mut ArchiveState,
+    range: LedgerRange,
+) -> Result<Vec<DeadLetter>, ActorProcessingErr> {
     let (mine, rest): (Vec<_>, Vec<_>) =
         std::mem::take(&mut state.dead_letters).into_iter().partition(|d| d.ledgers.last() <= range.last());
     state.dead_letters = rest;

@@ -85,12 +85,18 @@ impl Actor for CheckpointActor {
                     let _ = reply.send(Err(CommitRefused::Stale { got: epoch, current: state.epoch }));
                     return Ok(());
                 }
-                let span =
-                    tracing::info_span!("checkpoint.commit", first = commit.range.first(), last = commit.range.last());
+                let span = tracing::info_span!(
+                    "checkpoint.commit",
+                    first = commit.range.first(),
+                    last = commit.range.last()
+                );
                 let started = Instant::now();
                 let store = state.store.clone();
                 let result = blocking(move || span.in_scope(|| store.commit(commit))).await?;
-                state.stats.commit_ns.fetch_add(started.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+                state
+                    .stats
+                    .commit_ns
+                    .fetch_add(started.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
                 let _ = reply.send(result.map_err(CommitRefused::from));
             }
             CheckpointMsg::MarkPublished(reply) => {
@@ -104,6 +110,8 @@ impl Actor for CheckpointActor {
 }
 
 /// Runs sled work on a blocking thread. A panic there is a bug: the actor fails with it.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ActorProcessingErr> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ActorProcessingErr> {
     Ok(tokio::task::spawn_blocking(f).await?)
 }

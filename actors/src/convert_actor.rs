@@ -46,7 +46,11 @@ impl Actor for ConvertActor {
     type State = ConvertArgs;
     type Arguments = ConvertArgs;
 
-    async fn pre_start(&self, _: ActorRef<ConvertWorkerMsg>, args: ConvertArgs) -> Result<ConvertArgs, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<ConvertWorkerMsg>,
+        args: ConvertArgs,
+    ) -> Result<ConvertArgs, ActorProcessingErr> {
         Ok(args)
     }
 
@@ -57,7 +61,9 @@ impl Actor for ConvertActor {
         state: &mut ConvertArgs,
     ) -> Result<(), ActorProcessingErr> {
         let ConvertWorkerMsg::Convert(envelope) = message;
-        fail::fail_point!("convert:before", |_| Err(Box::new(InjectedFault("convert:before")) as ActorProcessingErr));
+        fail::fail_point!("convert:before", |_| Err(
+            Box::new(InjectedFault("convert:before")) as ActorProcessingErr
+        ));
         let Envelope { epoch, position, range, payload, credit } = envelope;
         let span = tracing::debug_span!("convert", first = range.first(), last = range.last());
         let (options, limits, on_corrupt) = (state.options.clone(), state.limits, state.on_corrupt);
@@ -67,6 +73,7 @@ impl Actor for ConvertActor {
         })
         .await??;
         state.stats.convert.add_busy(started.elapsed());
+        state.stats.xdr_bytes.fetch_add(converted.xdr_bytes as u64, std::sync::atomic::Ordering::Relaxed);
         let envelope = Envelope { epoch, position, range, payload: converted, credit };
         state.supervisor.cast(ConvertMsg::Converted(state.index, envelope))?;
         Ok(())

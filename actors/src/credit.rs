@@ -39,7 +39,8 @@ impl Credits {
     /// so it still goes through, alone).
     pub async fn bytes(&self, batch: BatchCredit, bytes: usize) -> Credit {
         let units = (bytes.div_ceil(BYTES_PER_UNIT) as u32).clamp(1, self.max_units);
-        let bytes = self.bytes.clone().acquire_many_owned(units).await.expect("credit semaphores are never closed");
+        let bytes =
+            self.bytes.clone().acquire_many_owned(units).await.expect("credit semaphores are never closed");
         Credit { _batch: batch.batch, _bytes: bytes, units }
     }
 

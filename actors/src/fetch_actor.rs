@@ -15,8 +15,8 @@ use tracing::{debug, info};
 
 use crate::convert_supervisor::ConvertMsg;
 use crate::credit::Credits;
-use crate::source_supervisor::SourceMsg;
 use crate::envelope::{EndOfStream, Envelope, Epoch, Item};
+use crate::source_supervisor::SourceMsg;
 use crate::stats::PipelineStats;
 
 pub enum FetchMsg {
@@ -56,7 +56,11 @@ impl Actor for FetchActor {
     type State = FetchState;
     type Arguments = FetchArgs;
 
-    async fn pre_start(&self, myself: ActorRef<FetchMsg>, args: FetchArgs) -> Result<FetchState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<FetchMsg>,
+        args: FetchArgs,
+    ) -> Result<FetchState, ActorProcessingErr> {
         info!(epoch = args.epoch, next = args.next, "fetch starting");
         myself.cast(FetchMsg::Pump)?;
         Ok(FetchState { args, position: 0, done: false })
@@ -88,7 +92,8 @@ async fn pump(myself: &ActorRef<FetchMsg>, state: &mut FetchState) -> Result<(),
     let batch_credit = args.credits.batch().await;
     let started = Instant::now();
     fail::fail_point!("fetch:before_read", |_| Err(SourceError::Injected("fetch:before_read").into()));
-    let (next, last, max_ledgers, max_bytes) = (args.next, args.last, args.batch_ledgers, args.max_batch_bytes);
+    let (next, last, max_ledgers, max_bytes) =
+        (args.next, args.last, args.batch_ledgers, args.max_batch_bytes);
     // The source moves onto a blocking thread for the read and comes back with the result.
     let mut source = std::mem::replace(&mut args.source, Box::new(Exhausted));
     let (source, read) = tokio::task::spawn_blocking(move || {
@@ -106,7 +111,8 @@ async fn pump(myself: &ActorRef<FetchMsg>, state: &mut FetchState) -> Result<(),
             debug!(first = range.first(), last = range.last(), bytes, "fetched");
             args.stats.ledgers_fetched.fetch_add(range.len(), Ordering::Relaxed);
             args.stats.source_ledger.store(range.last(), Ordering::Relaxed);
-            let envelope = Envelope { epoch: args.epoch, position: state.position, range, payload: batch, credit };
+            let envelope =
+                Envelope { epoch: args.epoch, position: state.position, range, payload: batch, credit };
             state.position += 1;
             args.convert.cast(ConvertMsg::Item(Item::Batch(envelope)))?;
             args.supervisor.cast(SourceMsg::Progress)?;

@@ -33,7 +33,10 @@ pub enum PipelineMsg {
     /// A permanent failure: stop the stream with this error, the checkpoint intact.
     Fatal(String),
     /// The archive committed everything before `next` and the end marker of `epoch`.
-    Finished { next: u32, epoch: Epoch },
+    Finished {
+        next: u32,
+        epoch: Epoch,
+    },
     /// Stop fetching, commit what is in flight, then stop (SIGINT/SIGTERM).
     Drain,
     Status(RpcReplyPort<StatsSnapshot>),
@@ -43,7 +46,9 @@ pub enum PipelineMsg {
 #[derive(Debug, Clone)]
 pub enum RunOutcome {
     /// Every ledger before `next` is committed.
-    Completed { next: u32 },
+    Completed {
+        next: u32,
+    },
     Failed(String),
 }
 
@@ -72,7 +77,11 @@ impl Actor for PipelineSupervisor {
     type State = PipelineState;
     type Arguments = PipelineArgs;
 
-    async fn pre_start(&self, myself: ActorRef<PipelineMsg>, args: PipelineArgs) -> Result<PipelineState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PipelineMsg>,
+        args: PipelineArgs,
+    ) -> Result<PipelineState, ActorProcessingErr> {
         let PipelineArgs { plan, store, stats, outcome } = args;
         let config = &plan.config;
         let cell = myself.get_cell();
@@ -123,7 +132,8 @@ impl Actor for PipelineSupervisor {
         .await?;
 
         let analytics_args = {
-            let (checkpoint, stats, analytics) = (checkpoint.clone(), stats.clone(), config.analytics.clone());
+            let (checkpoint, stats, analytics) =
+                (checkpoint.clone(), stats.clone(), config.analytics.clone());
             let archive: ActorRef<ArchiveMsg> = archive.clone();
             move || AnalyticsArgs {
                 config: analytics.clone(),
@@ -255,14 +265,23 @@ impl Actor for PipelineSupervisor {
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) if state.outcome.is_some() => {
                 let name = cell.get_name().unwrap_or_default();
-                finish(&myself, state, RunOutcome::Failed(format!("{name} stopped: {}", reason.unwrap_or_default()))).await;
+                finish(
+                    &myself,
+                    state,
+                    RunOutcome::Failed(format!("{name} stopped: {}", reason.unwrap_or_default())),
+                )
+                .await;
             }
             _ => {}
         }
         Ok(())
     }
 
-    async fn post_stop(&self, _: ActorRef<PipelineMsg>, state: &mut PipelineState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<PipelineMsg>,
+        state: &mut PipelineState,
+    ) -> Result<(), ActorProcessingErr> {
         if let Some(outcome) = state.outcome.take() {
             let _ = outcome.send(RunOutcome::Failed("the pipeline stopped".into()));
         }

@@ -66,7 +66,8 @@ impl StreamPlan {
                 let path = config.source.path.clone().expect("validated: datastore has a path");
                 let network = config.source.network();
                 let factory: SourceFactory = Arc::new(move || {
-                    Ok(Box::new(DataStoreSource::open(&path, network.clone(), follow)?) as Box<dyn LedgerSource>)
+                    Ok(Box::new(DataStoreSource::open(&path, network.clone(), follow)?)
+                        as Box<dyn LedgerSource>)
                 });
                 (factory, config.source.poll_interval())
             }
@@ -115,10 +116,10 @@ pub async fn start(plan: StreamPlan) -> Result<RunHandle, ServiceError> {
         .map_err(|e| ServiceError::Spawn(e.to_string()))??;
     let stats = Arc::new(PipelineStats::default());
     let (sender, outcome) = oneshot::channel();
-    let args = PipelineArgs { plan: plan.clone(), store: Arc::new(store), stats: stats.clone(), outcome: sender };
-    let (pipeline, join) = Actor::spawn(None, PipelineSupervisor, args)
-        .await
-        .map_err(|e| ServiceError::Spawn(e.to_string()))?;
+    let args =
+        PipelineArgs { plan: plan.clone(), store: Arc::new(store), stats: stats.clone(), outcome: sender };
+    let (pipeline, join) =
+        Actor::spawn(None, PipelineSupervisor, args).await.map_err(|e| ServiceError::Spawn(e.to_string()))?;
     Ok(RunHandle { control: RunControl { pipeline, stats }, outcome, join })
 }
 
@@ -129,7 +130,10 @@ pub fn open_store(path: &std::path::Path) -> Result<CheckpointStore, CheckpointE
     loop {
         match CheckpointStore::open(path) {
             Ok(store) => return Ok(store),
-            Err(err) if std::time::Instant::now() < deadline && ledgerflow::resilience::Classify::is_transient(&err) => {
+            Err(err)
+                if std::time::Instant::now() < deadline
+                    && ledgerflow::resilience::Classify::is_transient(&err) =>
+            {
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(err) => return Err(err),
@@ -144,7 +148,8 @@ impl RunHandle {
 
     /// Waits for the outcome, then for every actor to have stopped.
     pub async fn wait(self) -> RunOutcome {
-        let outcome = self.outcome.await.unwrap_or_else(|_| RunOutcome::Failed("the pipeline vanished".into()));
+        let outcome =
+            self.outcome.await.unwrap_or_else(|_| RunOutcome::Failed("the pipeline vanished".into()));
         let _ = self.join.await;
         outcome
     }

@@ -40,12 +40,7 @@ impl Supervision {
         breaker: &BreakerConfig,
         stats: Arc<PipelineStats>,
     ) -> Result<Self, ActorProcessingErr> {
-        Ok(Supervision {
-            stage,
-            breaker: CircuitBreaker::new(breaker)?,
-            backoff: retry.backoff(),
-            stats,
-        })
+        Ok(Supervision { stage, breaker: CircuitBreaker::new(breaker)?, backoff: retry.backoff(), stats })
     }
 
     pub fn state(&self) -> BreakerState {
@@ -106,7 +101,9 @@ impl Supervision {
         self.stats.stage(self.stage).set_breaker(transition.to);
         let stage = self.stage.name();
         match transition.to {
-            BreakerState::Closed => info!(stage, from = %transition.from, to = %transition.to, "breaker closed"),
+            BreakerState::Closed => {
+                info!(stage, from = %transition.from, to = %transition.to, "breaker closed")
+            }
             _ => warn!(stage, from = %transition.from, to = %transition.to, "breaker changed state"),
         }
     }

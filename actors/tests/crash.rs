@@ -45,7 +45,10 @@ async fn every_failpoint_as_error_and_as_crash_ends_equal_to_an_uninterrupted_ru
         fail::cfg(failpoint, "1*off->2*return->off").unwrap();
         let outcome = run(retried.clone()).await;
         fail::remove(failpoint);
-        assert!(matches!(outcome, RunOutcome::Completed { next } if next == FIRST + LEDGERS), "{failpoint}: {outcome:?}");
+        assert!(
+            matches!(outcome, RunOutcome::Completed { next } if next == FIRST + LEDGERS),
+            "{failpoint}: {outcome:?}"
+        );
         assert_complete(&verify(&retried), FIRST, FIRST + LEDGERS - 1);
         assert_eq!(summarize(&retried.archive.root), expected, "{failpoint} as a transient error");
 
@@ -64,7 +67,10 @@ async fn every_failpoint_as_error_and_as_crash_ends_equal_to_an_uninterrupted_ru
 
             let restarted = config(dir.path(), LEDGERS);
             let outcome = run(restarted.clone()).await;
-            assert!(matches!(outcome, RunOutcome::Completed { .. }), "{failpoint} {action} restart: {outcome:?}");
+            assert!(
+                matches!(outcome, RunOutcome::Completed { .. }),
+                "{failpoint} {action} restart: {outcome:?}"
+            );
             assert_complete(&verify(&restarted), FIRST, FIRST + LEDGERS - 1);
             assert_eq!(summarize(&restarted.archive.root), expected, "{failpoint} {action} then restart");
         }

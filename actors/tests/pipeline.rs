@@ -19,14 +19,21 @@ async fn an_uninterrupted_run_archives_every_ledger_exactly_once() {
     assert_complete(&verify(&config), FIRST, FIRST + 89);
 
     // Row counts equal what the generator says it generated, ledger by ledger.
-    let generator = GeneratorConfig { ledger_count: Some(90), transactions_per_ledger: 12, ..GeneratorConfig::default() };
+    let generator =
+        GeneratorConfig { ledger_count: Some(90), transactions_per_ledger: 12, ..GeneratorConfig::default() };
     let expected: Vec<_> = SyntheticLedgers::new(generator).unwrap().map(|l| l.expected).collect();
     let summary = summarize(&config.archive.root);
     for counts in &expected {
         let s = counts.sequence;
         assert_eq!(summary.rows_per_ledger["ledgers"].get(&s), Some(&1));
-        assert_eq!(summary.rows_per_ledger["transactions"].get(&s).copied().unwrap_or(0), u64::from(counts.transactions));
-        assert_eq!(summary.rows_per_ledger["operations"].get(&s).copied().unwrap_or(0), u64::from(counts.operations));
+        assert_eq!(
+            summary.rows_per_ledger["transactions"].get(&s).copied().unwrap_or(0),
+            u64::from(counts.transactions)
+        );
+        assert_eq!(
+            summary.rows_per_ledger["operations"].get(&s).copied().unwrap_or(0),
+            u64::from(counts.operations)
+        );
         assert_eq!(
             summary.rows_per_ledger["contract_events"].get(&s).copied().unwrap_or(0),
             u64::from(counts.contract_events)
@@ -61,7 +68,8 @@ async fn a_corrupt_ledger_stops_the_stream_or_is_dead_lettered_by_policy() {
     // A SEP-54 store with one ledger cut short.
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let generator = GeneratorConfig { ledger_count: Some(40), transactions_per_ledger: 12, ..GeneratorConfig::default() };
+    let generator =
+        GeneratorConfig { ledger_count: Some(40), transactions_per_ledger: 12, ..GeneratorConfig::default() };
     ledgerflow::generator::write_store(&generator, &store, 1, 64000).unwrap();
     let layout = ledgerflow::datastore::LocalDataStore::open(&store).unwrap();
     let corrupt = layout.object_path(FIRST + 25).unwrap();

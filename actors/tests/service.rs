@@ -91,7 +91,8 @@ async fn killed_with_sigkill_and_restarted_the_archive_equals_an_uninterrupted_r
     }
     let status = spawn(&path, &[]).wait().unwrap();
     assert!(status.success());
-    let verify_status = Command::new(binary()).args(["verify", "--config", path.to_str().unwrap()]).output().unwrap();
+    let verify_status =
+        Command::new(binary()).args(["verify", "--config", path.to_str().unwrap()]).output().unwrap();
     assert!(verify_status.status.success(), "{}", String::from_utf8_lossy(&verify_status.stdout));
     assert_complete(&verify(&config), FIRST, FIRST + 149);
     assert_eq!(summarize(&config.archive.root), expected);

@@ -49,7 +49,8 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
 fn batch(from: usize, to: usize) -> LedgerTables {
     let parts = &FIXTURE.per_ledger[from..to];
     let table = |table: Table| {
-        concat_batches(&table.schema(), parts.iter().filter_map(|tables| tables.get(table))).expect("same schema")
+        concat_batches(&table.schema(), parts.iter().filter_map(|tables| tables.get(table)))
+            .expect("same schema")
     };
     LedgerTables {
         ledgers: table(Table::Ledgers),
@@ -450,7 +451,8 @@ fn non_contiguous_batches_are_refused_and_leave_the_state_unchanged() {
     let mut holey = batch(10, 11);
     let twelve = batch(12, 13);
     for table in [Table::Ledgers, Table::Operations] {
-        let joined = concat_batches(&table.schema(), holey.get(table).into_iter().chain(twelve.get(table))).unwrap();
+        let joined =
+            concat_batches(&table.schema(), holey.get(table).into_iter().chain(twelve.get(table))).unwrap();
         match table {
             Table::Ledgers => holey.ledgers = joined,
             _ => holey.operations = joined,

@@ -530,7 +530,10 @@ mod tests {
         commit_set(&archive, &set_of(1, 3, 0));
         archive.stage_set(&set_of(4, 5, 0)).unwrap();
         let report = archive.recover(&[], None).unwrap();
-        assert_eq!((report.deleted_beyond_high_water_mark.len(), report.deleted_staged.len()), (Table::LEDGER_TABLES.len(), Table::LEDGER_TABLES.len()));
+        assert_eq!(
+            (report.deleted_beyond_high_water_mark.len(), report.deleted_staged.len()),
+            (Table::LEDGER_TABLES.len(), Table::LEDGER_TABLES.len())
+        );
         assert!(published(dir.path()).is_empty());
         // A fresh root with no staging directory at all is fine too.
         let empty = tempfile::tempdir().unwrap();

@@ -90,8 +90,10 @@ impl LedgerSource for SyntheticSource {
             }
             let Some(ledger) = ledgers.next() else { break };
             let sequence = ledger.expected.sequence;
-            let xdr =
-                ledger.meta.to_xdr(Limits::none()).map_err(|source| SourceError::Encode { sequence, source })?;
+            let xdr = ledger
+                .meta
+                .to_xdr(Limits::none())
+                .map_err(|source| SourceError::Encode { sequence, source })?;
             bytes += xdr.len();
             last_generated = sequence;
             objects.push(RawObject {

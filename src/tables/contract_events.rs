@@ -14,10 +14,12 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use stellar_xdr::{ContractEventBody, Limited, Limits, ScVal, WriteXdr};
+use stellar_xdr::ContractEventBody;
 
-use super::encode::{close_time_micros, contract_strkey, hex32};
+use super::encode::{StrkeyCache, close_time_micros, hex32};
 use super::field;
+use super::sc_val;
+use super::sizing::FinishSized as _;
 use crate::ledger::{LedgerView, toid};
 
 pub fn schema() -> SchemaRef {
@@ -64,14 +66,15 @@ pub(crate) struct ContractEventsBuilder {
 }
 
 impl ContractEventsBuilder {
-    pub(crate) fn append(&mut self, view: &LedgerView<'_>) {
+    pub(crate) fn append(&mut self, view: &LedgerView<'_>, strkeys: &mut StrkeyCache) {
         let sequence = view.sequence();
         let closed_at = close_time_micros(view.close_time());
         for tx in &view.transactions {
-            let hash = hex32(tx.hash());
+            // Hex of the hash only for transactions with events (most have none).
+            let mut hash = None;
             let successful = tx.successful();
             for (event_index, (op_index, event)) in tx.operation_events().enumerate() {
-                self.transaction_hash.append_value(&hash);
+                self.transaction_hash.append_value(hash.get_or_insert_with(|| hex32(tx.hash())).as_str());
                 self.transaction_id.append_value(tx.id(sequence));
                 self.operation_id.append_value(toid(sequence, tx.application_order, op_index + 1));
                 self.ledger_sequence.append_value(sequence);
@@ -81,7 +84,10 @@ impl ContractEventsBuilder {
                 // Operation events are only emitted by calls that succeeded (stellar-etl sets
                 // this to true for every non-diagnostic event).
                 self.in_successful_contract_call.append_value(true);
-                self.contract_id.append_option(event.contract_id.as_ref().map(contract_strkey));
+                match &event.contract_id {
+                    Some(id) => self.contract_id.append_value(strkeys.contract(&id.0.0)),
+                    None => self.contract_id.append_null(),
+                }
                 self.type_.append_value(event.type_ as i32);
                 self.type_name.clear();
                 self.type_name.push_str("ContractEventType");
@@ -92,21 +98,21 @@ impl ContractEventsBuilder {
                 self.json.clear();
                 self.json.push(b'[');
                 for (i, topic) in body.topics.iter().enumerate() {
-                    encode_xdr(topic, &mut self.xdr);
+                    sc_val::write_xdr(topic, &mut self.xdr);
                     self.topics.values().append_value(&self.xdr);
                     if i > 0 {
                         self.json.push(b',');
                     }
-                    encode_json(topic, &mut self.json);
+                    sc_val::write_json(topic, strkeys, &mut self.json);
                 }
                 self.json.push(b']');
                 self.topics.append(true);
                 self.topics_decoded.append_value(utf8(&self.json));
 
-                encode_xdr(&body.data, &mut self.xdr);
+                sc_val::write_xdr(&body.data, &mut self.xdr);
                 self.data.append_value(&self.xdr);
                 self.json.clear();
-                encode_json(&body.data, &mut self.json);
+                sc_val::write_json(&body.data, strkeys, &mut self.json);
                 self.data_decoded.append_value(utf8(&self.json));
             }
         }
@@ -114,46 +120,27 @@ impl ContractEventsBuilder {
 
     pub(crate) fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.transaction_hash.finish()),
-            Arc::new(self.transaction_id.finish()),
-            Arc::new(self.operation_id.finish()),
-            Arc::new(self.ledger_sequence.finish()),
-            Arc::new(self.closed_at.finish().with_timezone("UTC")),
-            Arc::new(self.event_index.finish()),
-            Arc::new(self.successful.finish()),
-            Arc::new(self.in_successful_contract_call.finish()),
-            Arc::new(self.contract_id.finish()),
-            Arc::new(self.type_.finish()),
-            Arc::new(self.type_string.finish()),
-            Arc::new(self.topics.finish()),
-            Arc::new(self.topics_decoded.finish()),
-            Arc::new(self.data.finish()),
-            Arc::new(self.data_decoded.finish()),
+            Arc::new(self.transaction_hash.finish_sized()),
+            Arc::new(self.transaction_id.finish_sized()),
+            Arc::new(self.operation_id.finish_sized()),
+            Arc::new(self.ledger_sequence.finish_sized()),
+            Arc::new(self.closed_at.finish_sized().with_timezone("UTC")),
+            Arc::new(self.event_index.finish_sized()),
+            Arc::new(self.successful.finish_sized()),
+            Arc::new(self.in_successful_contract_call.finish_sized()),
+            Arc::new(self.contract_id.finish_sized()),
+            Arc::new(self.type_.finish_sized()),
+            Arc::new(self.type_string.finish_sized()),
+            Arc::new(self.topics.finish_sized()),
+            Arc::new(self.topics_decoded.finish_sized()),
+            Arc::new(self.data.finish_sized()),
+            Arc::new(self.data_decoded.finish_sized()),
         ];
         RecordBatch::try_new(schema(), columns)
     }
 }
 
-/// XDR of `value` into the reused `buf`. A decoded value always re-encodes; should it not,
-/// the cell is left empty rather than aborting the stream.
-fn encode_xdr(value: &ScVal, buf: &mut Vec<u8>) {
-    buf.clear();
-    if value.write_xdr(&mut Limited::new(&mut *buf, Limits::none())).is_err() {
-        buf.clear();
-    }
-}
-
-/// SEP-51 JSON (stellar-xdr's serde form) of `value`, appended to `buf`; `null` if it cannot
-/// be represented.
-fn encode_json(value: &ScVal, buf: &mut Vec<u8>) {
-    let start = buf.len();
-    if serde_json::to_writer(&mut *buf, value).is_err() {
-        buf.truncate(start);
-        buf.extend_from_slice(b"null");
-    }
-}
-
 fn utf8(bytes: &[u8]) -> &str {
-    // serde_json writes UTF-8 only.
+    // SEP-51 JSON is ASCII only (strings are `escape_bytes` text).
     std::str::from_utf8(bytes).unwrap_or("null")
 }

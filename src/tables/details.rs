@@ -13,10 +13,11 @@
 
 use std::fmt::Write as _;
 
+use arrow::array::StringBuilder;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use stellar_xdr::{
-    AccountId, Asset, AssetCode, ChangeTrustAsset, ClaimAtom, ClaimPredicate, ClaimableBalanceId, Claimant,
+    AccountId, Asset, ChangeTrustAsset, ClaimAtom, ClaimPredicate, ClaimableBalanceId, Claimant, ContractId,
     ContractIdPreimage, HostFunction, LedgerEntry, LedgerEntryChange, LedgerEntryData, LedgerEntryExt,
     LedgerKey, Limited, Limits, LiquidityPoolEntry, LiquidityPoolEntryBody, LiquidityPoolParameters,
     ManageBuyOfferResult, ManageOfferSuccessResultOffer, ManageSellOfferResult, MuxedAccount, Operation,
@@ -25,7 +26,8 @@ use stellar_xdr::{
     WriteXdr,
 };
 
-use super::encode::{self, AccountStrkey, AssetParts, MuxedParts, contract_strkey};
+use super::encode::{AssetParts, Decimal, MuxedParts, StrkeyCache, account_key, muxed_key};
+use super::sc_val;
 use crate::ledger::TxView;
 
 /// One operation and what its details are derived from.
@@ -214,11 +216,11 @@ impl std::io::Write for HashWriter {
 
 /// stellar-etl's `contract_id` for create/extend/restore: the contract of the first
 /// ContractData key in the read-write footprint, else in the read-only one.
-pub fn footprint_contract_id(tx: &TxView<'_>) -> Option<encode::ContractStrkey> {
+pub fn footprint_contract_id<'a>(tx: &TxView<'a>) -> Option<&'a ContractId> {
     let footprint = &tx.soroban_data()?.resources.footprint;
     footprint.read_write.iter().chain(footprint.read_only.iter()).find_map(|key| match key {
         LedgerKey::ContractData(data) => match &data.contract {
-            ScAddress::Contract(id) => Some(contract_strkey(id)),
+            ScAddress::Contract(id) => Some(id),
             _ => None,
         },
         _ => None,
@@ -252,110 +254,6 @@ pub fn stellar_etl_price(price: &Price) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
-/// G-strkeys of recently seen accounts. Encoding a strkey (base32 + CRC) costs more than the
-/// rest of a typical row, and the same accounts recur within a row (source, issuer) and across
-/// rows (market makers, popular issuers), so the `operations` columns and the details share this
-/// direct-mapped cache. Entries are compared on the full key, so a hit is always exact.
-pub struct AccountCache {
-    slots: Box<[Option<CachedAccount>]>,
-}
-
-/// An ed25519 key and its G-strkey.
-type CachedAccount = ([u8; 32], AccountStrkey);
-
-impl Default for AccountCache {
-    fn default() -> Self {
-        AccountCache { slots: vec![None; Self::SLOTS].into_boxed_slice() }
-    }
-}
-
-impl AccountCache {
-    const SLOTS: usize = 1024;
-
-    /// G-strkey of an ed25519 key.
-    pub fn strkey(&mut self, key: &[u8; 32]) -> AccountStrkey {
-        // Keys are uniformly distributed, so two bytes index the table well.
-        let slot = (usize::from(key[0]) | usize::from(key[1]) << 8) % Self::SLOTS;
-        match &mut self.slots[slot] {
-            Some((cached, strkey)) if cached == key => strkey.clone(),
-            entry => {
-                let strkey = stellar_strkey::ed25519::PublicKey(*key).to_string();
-                *entry = Some((*key, strkey.clone()));
-                strkey
-            }
-        }
-    }
-
-    pub fn account_id(&mut self, account: &AccountId) -> AccountStrkey {
-        self.strkey(account_key(account))
-    }
-
-    /// [`encode::muxed_parts`] with the G address from the cache.
-    pub fn muxed(&mut self, account: &MuxedAccount) -> MuxedParts {
-        match account {
-            MuxedAccount::Ed25519(key) => {
-                MuxedParts { account: self.strkey(&key.0), muxed: None, muxed_id: None }
-            }
-            MuxedAccount::MuxedEd25519(m) => MuxedParts {
-                account: self.strkey(&m.ed25519.0),
-                muxed: Some(
-                    stellar_strkey::ed25519::MuxedAccount { ed25519: m.ed25519.0, id: m.id }.to_string(),
-                ),
-                muxed_id: Some(m.id),
-            },
-        }
-    }
-
-    /// [`encode::asset_parts`] with the issuer from the cache.
-    pub fn asset(&mut self, asset: &Asset) -> AssetParts {
-        match asset {
-            Asset::Native => AssetParts::NATIVE,
-            Asset::CreditAlphanum4(a) => self.credit("credit_alphanum4", &a.asset_code.0, &a.issuer),
-            Asset::CreditAlphanum12(a) => self.credit("credit_alphanum12", &a.asset_code.0, &a.issuer),
-        }
-    }
-
-    /// [`encode::change_trust_asset_parts`] with the issuer from the cache.
-    pub fn change_trust_asset(&mut self, asset: &ChangeTrustAsset) -> AssetParts {
-        match asset {
-            ChangeTrustAsset::Native => AssetParts::NATIVE,
-            ChangeTrustAsset::CreditAlphanum4(a) => {
-                self.credit("credit_alphanum4", &a.asset_code.0, &a.issuer)
-            }
-            ChangeTrustAsset::CreditAlphanum12(a) => {
-                self.credit("credit_alphanum12", &a.asset_code.0, &a.issuer)
-            }
-            ChangeTrustAsset::PoolShare(_) => encode::change_trust_asset_parts(asset),
-        }
-    }
-
-    /// [`encode::trust_line_asset_parts`] with the issuer from the cache.
-    pub fn trust_line_asset(&mut self, asset: &TrustLineAsset) -> AssetParts {
-        match asset {
-            TrustLineAsset::Native => AssetParts::NATIVE,
-            TrustLineAsset::CreditAlphanum4(a) => self.credit("credit_alphanum4", &a.asset_code.0, &a.issuer),
-            TrustLineAsset::CreditAlphanum12(a) => {
-                self.credit("credit_alphanum12", &a.asset_code.0, &a.issuer)
-            }
-            TrustLineAsset::PoolShare(_) => encode::trust_line_asset_parts(asset),
-        }
-    }
-
-    /// An allow-trust asset: the code with the operation source as issuer.
-    pub fn allow_trust_asset(&mut self, code: &AssetCode, issuer: &MuxedAccount) -> AssetParts {
-        let issuer = muxed_key(issuer);
-        let (asset_type, code) = match code {
-            AssetCode::CreditAlphanum4(c) => ("credit_alphanum4", encode::asset_code(&c.0)),
-            AssetCode::CreditAlphanum12(c) => ("credit_alphanum12", encode::asset_code(&c.0)),
-        };
-        AssetParts { asset_type, code: Some(code), issuer: Some(self.strkey(issuer)) }
-    }
-
-    fn credit(&mut self, asset_type: &'static str, code: &[u8], issuer: &AccountId) -> AssetParts {
-        AssetParts { asset_type, code: Some(encode::asset_code(code)), issuer: Some(self.account_id(issuer)) }
-    }
-}
-
 /// Writes the details JSON of operations into a reused buffer.
 #[derive(Default)]
 pub struct DetailsWriter {
@@ -370,28 +268,30 @@ pub struct DetailsWriter {
 }
 
 impl DetailsWriter {
-    /// Writes the details object of `cx` to `out` (after clearing it).
-    pub fn write(&mut self, cx: &OpContext<'_>, accounts: &mut AccountCache, out: &mut String) {
+    /// Appends the details object of `cx` to `out` as its next value, written straight into
+    /// the builder's buffer.
+    pub fn write(&mut self, cx: &OpContext<'_>, accounts: &mut StrkeyCache, out: &mut StringBuilder) {
         self.values.clear();
         self.fields.clear();
         self.fill(cx, accounts);
-        out.clear();
         self.fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
         debug_assert!(self.fields.windows(2).all(|w| w[0].0 != w[1].0), "duplicate details key");
-        out.push('{');
+        // Writing to a builder cannot fail.
+        let _ = out.write_char('{');
         for (i, &(key, start, end)) in self.fields.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                let _ = out.write_char(',');
             }
-            out.push('"');
-            out.push_str(key);
-            out.push_str("\":");
-            out.push_str(self.values.get(start..end).unwrap_or("null"));
+            let _ = out.write_char('"');
+            let _ = out.write_str(key);
+            let _ = out.write_str("\":");
+            let _ = out.write_str(self.values.get(start..end).unwrap_or("null"));
         }
-        out.push('}');
+        let _ = out.write_char('}');
+        out.append_value("");
     }
 
-    fn fill(&mut self, cx: &OpContext<'_>, accounts: &mut AccountCache) {
+    fn fill(&mut self, cx: &OpContext<'_>, accounts: &mut StrkeyCache) {
         let mut o = Obj { values: &mut self.values, fields: &mut self.fields, accounts };
         let source = cx.source_parts;
         match &cx.op.body {
@@ -639,9 +539,9 @@ impl DetailsWriter {
                 o.null("contract_code_hash");
                 match &op.host_function {
                     HostFunction::InvokeContract(args) => {
-                        o.field("contract_id", |w| {
+                        o.field_with_accounts("contract_id", |w, strkeys| {
                             w.push('"');
-                            let _ = write!(w, "{}", args.contract_address);
+                            let _ = strkeys.write_sc_address(w, &args.contract_address);
                             w.push('"');
                         });
                         let head = [
@@ -712,18 +612,6 @@ fn initiating_begin_sponsor(cx: &OpContext<'_>) -> Option<MuxedAccount> {
         }
         _ => None,
     })
-}
-
-fn muxed_key(account: &MuxedAccount) -> &[u8; 32] {
-    match account {
-        MuxedAccount::Ed25519(key) => &key.0,
-        MuxedAccount::MuxedEd25519(m) => &m.ed25519.0,
-    }
-}
-
-fn account_key(account: &AccountId) -> &[u8; 32] {
-    let stellar_xdr::PublicKey::PublicKeyTypeEd25519(key) = &account.0;
-    &key.0
 }
 
 /// stellar-etl `getSponsor`: the sponsor of a ledger entry (or, for set_options, of the
@@ -831,7 +719,7 @@ const MAX_PRICE: PriceKeys = PriceKeys("max_price", "max_price_r");
 struct Obj<'w> {
     values: &'w mut String,
     fields: &'w mut Vec<(&'static str, usize, usize)>,
-    accounts: &'w mut AccountCache,
+    accounts: &'w mut StrkeyCache,
 }
 
 impl Obj<'_> {
@@ -842,7 +730,7 @@ impl Obj<'_> {
     }
 
     /// [`Obj::field`] for values that name accounts.
-    fn field_with_accounts(&mut self, key: &'static str, write: impl FnOnce(&mut String, &mut AccountCache)) {
+    fn field_with_accounts(&mut self, key: &'static str, write: impl FnOnce(&mut String, &mut StrkeyCache)) {
         let start = self.values.len();
         write(self.values, self.accounts);
         self.fields.push((key, start, self.values.len()));
@@ -874,15 +762,11 @@ impl Obj<'_> {
     }
 
     fn int(&mut self, key: &'static str, value: i64) {
-        self.field(key, |w| {
-            let _ = write!(w, "{value}");
-        });
+        self.field(key, |w| w.push_str(Decimal::i64(value).as_str()));
     }
 
     fn uint(&mut self, key: &'static str, value: u64) {
-        self.field(key, |w| {
-            let _ = write!(w, "{value}");
-        });
+        self.field(key, |w| w.push_str(Decimal::u64(value).as_str()));
     }
 
     fn amount(&mut self, key: &'static str, stroops: i64) {
@@ -890,13 +774,26 @@ impl Obj<'_> {
     }
 
     fn account(&mut self, key: &'static str, account: &AccountId) {
-        let strkey = self.accounts.account_id(account);
-        self.plain(key, &strkey);
+        self.g_address(key, account_key(account));
+    }
+
+    /// The G-strkey of `ed25519` as a string value, straight from the cache.
+    fn g_address(&mut self, key: &'static str, ed25519: &[u8; 32]) {
+        let start = self.values.len();
+        self.values.push('"');
+        self.values.push_str(self.accounts.account(ed25519));
+        self.values.push('"');
+        self.fields.push((key, start, self.values.len()));
     }
 
     fn muxed_account(&mut self, keys: MuxedKeys, account: &MuxedAccount) {
-        let parts = self.accounts.muxed(account);
-        self.muxed(keys, &parts);
+        match account {
+            MuxedAccount::Ed25519(key) => self.g_address(keys.0, &key.0),
+            MuxedAccount::MuxedEd25519(_) => {
+                let parts = self.accounts.muxed(account);
+                self.muxed(keys, &parts);
+            }
+        }
     }
 
     fn muxed(&mut self, keys: MuxedKeys, parts: &MuxedParts) {
@@ -926,7 +823,11 @@ impl Obj<'_> {
             None => w.push_str("null"),
         });
         self.field(keys.1, |w| {
-            let _ = write!(w, "{{\"n\":{},\"d\":{}}}", price.n, price.d);
+            w.push_str("{\"n\":");
+            w.push_str(Decimal::i64(i64::from(price.n)).as_str());
+            w.push_str(",\"d\":");
+            w.push_str(Decimal::i64(i64::from(price.d)).as_str());
+            w.push('}');
         });
     }
 
@@ -1095,17 +996,22 @@ impl Obj<'_> {
 
     /// `contract_id` of create/extend/restore; "" when the footprint names no contract.
     fn footprint_contract_id(&mut self, tx: &TxView<'_>) {
-        let id = footprint_contract_id(tx);
-        self.plain("contract_id", id.as_deref().unwrap_or(""));
+        self.field_with_accounts("contract_id", |w, strkeys| {
+            w.push('"');
+            if let Some(id) = footprint_contract_id(tx) {
+                w.push_str(strkeys.contract(&id.0.0));
+            }
+            w.push('"');
+        });
     }
 
     fn contract_preimage(&mut self, preimage: &ContractIdPreimage) {
         match preimage {
             ContractIdPreimage::Address(from) => {
                 self.plain("from", "address");
-                self.field("address", |w| {
+                self.field_with_accounts("address", |w, strkeys| {
                     w.push('"');
-                    let _ = write!(w, "{}", from.address);
+                    let _ = strkeys.write_sc_address(w, &from.address);
                     w.push('"');
                 });
             }
@@ -1131,10 +1037,12 @@ impl Obj<'_> {
             }
             let slot = &mut encoded[count];
             slot.clear();
-            xdr.clear();
-            match param.write_xdr(&mut Limited::new(&mut *xdr, Limits::none())) {
-                Ok(()) => base64::engine::general_purpose::STANDARD.encode_string(xdr.as_slice(), slot),
-                Err(_) => slot.push_str("n/a"),
+            // Empty only when encoding failed: an ScVal's XDR has at least its discriminant.
+            sc_val::write_xdr(param, xdr);
+            if xdr.is_empty() {
+                slot.push_str("n/a");
+            } else {
+                base64::engine::general_purpose::STANDARD.encode_string(xdr.as_slice(), slot);
             }
             count += 1;
         }
@@ -1165,18 +1073,16 @@ impl Obj<'_> {
             }
             w.push(']');
         });
-        self.field("parameters_json_decoded", |w| {
+        self.field_with_accounts("parameters_json_decoded", |w, strkeys| {
             w.push('[');
             for (i, param) in params.enumerate() {
                 if i > 0 {
                     w.push(',');
                 }
                 xdr.clear();
-                match serde_json::to_writer(&mut *xdr, param) {
-                    // serde_json writes valid UTF-8 JSON.
-                    Ok(()) => w.push_str(std::str::from_utf8(xdr).unwrap_or("null")),
-                    Err(_) => w.push_str("null"),
-                }
+                sc_val::write_json(param, strkeys, xdr);
+                // SEP-51 JSON is ASCII.
+                w.push_str(std::str::from_utf8(xdr).unwrap_or("null"));
             }
             w.push(']');
         });
@@ -1214,7 +1120,7 @@ fn sc_val_go_arm(value: &ScVal) -> &'static str {
 }
 
 /// `native` or `CODE:ISSUER` (Go `Asset.StringCanonical`), as a JSON string.
-fn push_canonical_asset(out: &mut String, accounts: &mut AccountCache, asset: &Asset) {
+fn push_canonical_asset(out: &mut String, accounts: &mut StrkeyCache, asset: &Asset) {
     push_canonical_parts(out, &accounts.asset(asset));
 }
 
@@ -1232,7 +1138,7 @@ fn push_canonical_parts(out: &mut String, parts: &AssetParts) {
 }
 
 /// Claimants as Go `[]Claimant{destination, predicate}`; null when there are none.
-fn push_claimants(out: &mut String, accounts: &mut AccountCache, claimants: &[Claimant]) {
+fn push_claimants(out: &mut String, accounts: &mut StrkeyCache, claimants: &[Claimant]) {
     if claimants.is_empty() {
         out.push_str("null");
         return;
@@ -1381,22 +1287,37 @@ pub fn push_stroops_decimal(out: &mut String, stroops: i64) {
     if negative {
         out.push('-');
     }
-    let _ = write!(out, "{units}");
+    out.push_str(Decimal::u64(units).as_str());
     if fraction != 0 {
-        let mut digits = 7;
-        while fraction.is_multiple_of(10) {
+        // Seven digits, zero-padded, then trailing zeros trimmed.
+        let mut digits = [b'0'; 7];
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (fraction % 10) as u8;
             fraction /= 10;
-            digits -= 1;
         }
-        let _ = write!(out, ".{fraction:0digits$}");
+        let kept = digits.iter().rposition(|&d| d != b'0').map_or(0, |last| last + 1);
+        out.push('.');
+        out.push_str(std::str::from_utf8(digits.get(..kept).unwrap_or_default()).unwrap_or_default());
     }
 }
 
 /// Stroops as Go `amount.String`: a JSON string with exactly 7 decimals, e.g. `"1.5000000"`.
 pub fn push_stroops_7dp_string(out: &mut String, stroops: i64) {
-    let sign = if stroops < 0 { "-" } else { "" };
     let magnitude = stroops.unsigned_abs();
-    let _ = write!(out, "\"{sign}{}.{:07}\"", magnitude / 10_000_000, magnitude % 10_000_000);
+    out.push('"');
+    if stroops < 0 {
+        out.push('-');
+    }
+    out.push_str(Decimal::u64(magnitude / 10_000_000).as_str());
+    out.push('.');
+    let mut fraction = magnitude % 10_000_000;
+    let mut digits = [b'0'; 7];
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (fraction % 10) as u8;
+        fraction /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
+    out.push('"');
 }
 
 /// A float as Go's `encoding/json` writes it: shortest round-trip digits, fixed notation

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use stellar_xdr::{LedgerCloseMeta, LedgerCloseMetaExt, Limits, StellarValueExt, WriteXdr};
 
 use super::encode::{account_id_strkey, close_time_micros, hex32};
+use super::sizing::FinishSized as _;
 use super::{RawXdr, field};
 use crate::ledger::{LedgerView, toid};
 
@@ -172,31 +173,31 @@ impl LedgersBuilder {
 
     pub(crate) fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.sequence.finish()),
-            Arc::new(self.id.finish()),
-            Arc::new(self.ledger_hash.finish()),
-            Arc::new(self.previous_ledger_hash.finish()),
-            Arc::new(self.closed_at.finish().with_timezone("UTC")),
-            Arc::new(self.protocol_version.finish()),
-            Arc::new(self.ledger_close_meta_version.finish()),
-            Arc::new(self.transaction_count.finish()),
-            Arc::new(self.successful_transaction_count.finish()),
-            Arc::new(self.failed_transaction_count.finish()),
-            Arc::new(self.operation_count.finish()),
-            Arc::new(self.tx_set_operation_count.finish()),
-            Arc::new(self.contract_event_count.finish()),
-            Arc::new(self.total_coins.finish()),
-            Arc::new(self.fee_pool.finish()),
-            Arc::new(self.base_fee.finish()),
-            Arc::new(self.base_reserve.finish()),
-            Arc::new(self.max_tx_set_size.finish()),
-            Arc::new(self.soroban_fee_write_1kb.finish()),
-            Arc::new(self.node_id.finish()),
-            Arc::new(self.signature.finish()),
-            Arc::new(self.total_byte_size_of_live_soroban_state.finish()),
-            Arc::new(self.evicted_ledger_keys_type.finish()),
-            Arc::new(self.evicted_ledger_keys_hash.finish()),
-            Arc::new(self.ledger_header.finish()),
+            Arc::new(self.sequence.finish_sized()),
+            Arc::new(self.id.finish_sized()),
+            Arc::new(self.ledger_hash.finish_sized()),
+            Arc::new(self.previous_ledger_hash.finish_sized()),
+            Arc::new(self.closed_at.finish_sized().with_timezone("UTC")),
+            Arc::new(self.protocol_version.finish_sized()),
+            Arc::new(self.ledger_close_meta_version.finish_sized()),
+            Arc::new(self.transaction_count.finish_sized()),
+            Arc::new(self.successful_transaction_count.finish_sized()),
+            Arc::new(self.failed_transaction_count.finish_sized()),
+            Arc::new(self.operation_count.finish_sized()),
+            Arc::new(self.tx_set_operation_count.finish_sized()),
+            Arc::new(self.contract_event_count.finish_sized()),
+            Arc::new(self.total_coins.finish_sized()),
+            Arc::new(self.fee_pool.finish_sized()),
+            Arc::new(self.base_fee.finish_sized()),
+            Arc::new(self.base_reserve.finish_sized()),
+            Arc::new(self.max_tx_set_size.finish_sized()),
+            Arc::new(self.soroban_fee_write_1kb.finish_sized()),
+            Arc::new(self.node_id.finish_sized()),
+            Arc::new(self.signature.finish_sized()),
+            Arc::new(self.total_byte_size_of_live_soroban_state.finish_sized()),
+            Arc::new(self.evicted_ledger_keys_type.finish_sized()),
+            Arc::new(self.evicted_ledger_keys_hash.finish_sized()),
+            Arc::new(self.ledger_header.finish_sized()),
         ];
         RecordBatch::try_new(schema(), columns)
     }

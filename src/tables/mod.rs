@@ -11,6 +11,8 @@ pub mod details;
 pub mod encode;
 pub mod ledgers;
 pub mod operations;
+pub mod sc_val;
+mod sizing;
 pub mod transactions;
 
 use std::fmt;
@@ -167,6 +169,8 @@ pub struct TableBuilder {
     transactions: transactions::TransactionsBuilder,
     operations: operations::OperationsBuilder,
     contract_events: contract_events::ContractEventsBuilder,
+    /// Strkeys of recently seen accounts and contracts, shared by all tables.
+    strkeys: encode::StrkeyCache,
 }
 
 impl TableBuilder {
@@ -177,6 +181,7 @@ impl TableBuilder {
             transactions: transactions::TransactionsBuilder::default(),
             operations: operations::OperationsBuilder::default(),
             contract_events: contract_events::ContractEventsBuilder::default(),
+            strkeys: encode::StrkeyCache::default(),
         }
     }
 
@@ -197,9 +202,9 @@ impl TableBuilder {
         // builder untouched and the tables consistent.
         let raw = if self.options.keep_raw_xdr { Some(RawXdr::encode(view)?) } else { None };
         self.ledgers.append(view, raw.as_ref());
-        self.transactions.append(view, raw.as_ref());
-        self.operations.append(view);
-        self.contract_events.append(view);
+        self.transactions.append(view, raw.as_ref(), &mut self.strkeys);
+        self.operations.append(view, &mut self.strkeys);
+        self.contract_events.append(view, &mut self.strkeys);
         Ok(())
     }
 

@@ -24,11 +24,12 @@ use stellar_xdr::{
 };
 
 use super::details::{
-    self, AccountCache, DetailsWriter, OpContext, footprint_contract_id, pool_share_id, resulting_offer_id,
+    self, DetailsWriter, OpContext, footprint_contract_id, pool_share_id, resulting_offer_id,
     strict_receive_send_amount, strict_send_dest_amount,
 };
-use super::encode::{AssetParts, close_time_micros};
+use super::encode::{AssetParts, StrkeyCache, account_key, close_time_micros, muxed_key};
 use super::field;
+use super::sizing::FinishSized as _;
 use crate::ledger::{LedgerView, TxView, toid};
 
 /// Schema of the `operations` table.
@@ -131,7 +132,6 @@ pub struct OperationsBuilder {
     details: StringBuilder,
     /// Reused for each row's details JSON and hex values.
     details_writer: DetailsWriter,
-    accounts: AccountCache,
     scratch: String,
 }
 
@@ -162,15 +162,21 @@ impl AssetColumns {
 
 impl OperationsBuilder {
     /// Appends a row for every operation of every transaction of `view`.
-    pub fn append(&mut self, view: &LedgerView<'_>) {
+    pub fn append(&mut self, view: &LedgerView<'_>, strkeys: &mut StrkeyCache) {
         let sequence = view.sequence();
         let closed_at = close_time_micros(view.close_time());
         for tx in &view.transactions {
-            self.append_transaction(sequence, closed_at, tx);
+            self.append_transaction(sequence, closed_at, tx, strkeys);
         }
     }
 
-    fn append_transaction(&mut self, sequence: u32, closed_at: i64, tx: &TxView<'_>) {
+    fn append_transaction(
+        &mut self,
+        sequence: u32,
+        closed_at: i64,
+        tx: &TxView<'_>,
+        strkeys: &mut StrkeyCache,
+    ) {
         let transaction_id = toid(sequence, tx.application_order, 0);
         let mut hash_buf = [0u8; 64];
         // 32 bytes always fit 64 hex digits.
@@ -196,7 +202,7 @@ impl OperationsBuilder {
             );
 
             let source: &MuxedAccount = op.source_account.as_ref().unwrap_or(&tx_source);
-            let source_parts = self.accounts.muxed(source);
+            let source_parts = strkeys.muxed(source);
             self.source_account.append_value(&source_parts.account);
             self.source_account_muxed.append_option(source_parts.muxed.as_deref());
             self.successful.append_value(successful);
@@ -204,9 +210,8 @@ impl OperationsBuilder {
             self.append_result_codes(results.and_then(|r| r.get(index)));
 
             let cx = OpContext { tx, index, op, source, source_parts: &source_parts, successful };
-            self.append_typed_columns(&cx);
-            self.details_writer.write(&cx, &mut self.accounts, &mut self.scratch);
-            self.details.append_value(&self.scratch);
+            self.append_typed_columns(&cx, strkeys);
+            self.details_writer.write(&cx, strkeys, &mut self.details);
         }
     }
 
@@ -216,8 +221,8 @@ impl OperationsBuilder {
         use std::fmt::Write as _;
         match result {
             Some(result) => {
-                let _ =
-                    write!(self.operation_result_code, "OperationResultCode{}", result.discriminant().name());
+                let _ = self.operation_result_code.write_str("OperationResultCode");
+                let _ = self.operation_result_code.write_str(result.discriminant().name());
                 self.operation_result_code.append_value("");
             }
             None => self.operation_result_code.append_value(""),
@@ -225,14 +230,15 @@ impl OperationsBuilder {
         match result {
             Some(OperationResult::OpInner(tr)) => {
                 let (prefix, code) = trace_code_parts(tr);
-                let _ = write!(self.operation_trace_code, "{prefix}{code}");
+                let _ = self.operation_trace_code.write_str(prefix);
+                let _ = self.operation_trace_code.write_str(code);
                 self.operation_trace_code.append_value("");
             }
             _ => self.operation_trace_code.append_value(""),
         }
     }
 
-    fn append_typed_columns(&mut self, cx: &OpContext<'_>) {
+    fn append_typed_columns(&mut self, cx: &OpContext<'_>, strkeys: &mut StrkeyCache) {
         let native = || Some(AssetParts::NATIVE);
         let result = cx.result();
         let successful_result = if cx.successful { result } else { None };
@@ -261,54 +267,54 @@ impl OperationsBuilder {
             }
             OperationBody::Payment(op) => {
                 amount = Some(op.amount);
-                asset = Some(self.accounts.asset(&op.asset));
+                asset = Some(strkeys.asset(&op.asset));
                 from = Some(cx.source);
                 to = Some(&op.destination);
             }
             OperationBody::PathPaymentStrictReceive(op) => {
                 amount = Some(op.dest_amount);
-                asset = Some(self.accounts.asset(&op.dest_asset));
+                asset = Some(strkeys.asset(&op.dest_asset));
                 source_amount = successful_result.and_then(|r| strict_receive_send_amount(Some(r)));
-                source_asset = Some(self.accounts.asset(&op.send_asset));
+                source_asset = Some(strkeys.asset(&op.send_asset));
                 from = Some(cx.source);
                 to = Some(&op.destination);
             }
             OperationBody::PathPaymentStrictSend(op) => {
                 amount = successful_result.and_then(|r| strict_send_dest_amount(Some(r)));
-                asset = Some(self.accounts.asset(&op.dest_asset));
+                asset = Some(strkeys.asset(&op.dest_asset));
                 source_amount = Some(op.send_amount);
-                source_asset = Some(self.accounts.asset(&op.send_asset));
+                source_asset = Some(strkeys.asset(&op.send_asset));
                 from = Some(cx.source);
                 to = Some(&op.destination);
             }
             OperationBody::ManageSellOffer(op) => {
                 amount = Some(op.amount);
-                asset = Some(self.accounts.asset(&op.selling));
+                asset = Some(strkeys.asset(&op.selling));
                 offer_id = Some(new_offer_id(op.offer_id, successful_result));
                 price = Some(&op.price);
             }
             OperationBody::ManageBuyOffer(op) => {
                 amount = Some(op.buy_amount);
-                asset = Some(self.accounts.asset(&op.buying));
+                asset = Some(strkeys.asset(&op.buying));
                 offer_id = Some(new_offer_id(op.offer_id, successful_result));
                 price = Some(&op.price);
             }
             OperationBody::CreatePassiveSellOffer(op) => {
                 amount = Some(op.amount);
-                asset = Some(self.accounts.asset(&op.selling));
+                asset = Some(strkeys.asset(&op.selling));
                 offer_id = resulting_offer_id(successful_result);
                 price = Some(&op.price);
             }
             OperationBody::ChangeTrust(op) => {
-                asset = Some(self.accounts.change_trust_asset(&op.line));
+                asset = Some(strkeys.change_trust_asset(&op.line));
                 if let ChangeTrustAsset::PoolShare(params) = &op.line {
                     pool_id = pool_share_id(params);
                 }
             }
             OperationBody::AllowTrust(op) => {
-                asset = Some(self.accounts.allow_trust_asset(&op.asset, cx.source));
+                asset = Some(strkeys.allow_trust_asset(&op.asset, cx.source));
             }
-            OperationBody::SetTrustLineFlags(op) => asset = Some(self.accounts.asset(&op.asset)),
+            OperationBody::SetTrustLineFlags(op) => asset = Some(strkeys.asset(&op.asset)),
             OperationBody::AccountMerge(destination) => {
                 amount = match successful_result {
                     Some(OperationResultTr::AccountMerge(AccountMergeResult::Success(moved))) => Some(*moved),
@@ -320,12 +326,12 @@ impl OperationsBuilder {
             }
             OperationBody::Clawback(op) => {
                 amount = Some(op.amount);
-                asset = Some(self.accounts.asset(&op.asset));
+                asset = Some(strkeys.asset(&op.asset));
                 from = Some(&op.from);
             }
             OperationBody::CreateClaimableBalance(op) => {
                 amount = Some(op.amount);
-                asset = Some(self.accounts.asset(&op.asset));
+                asset = Some(strkeys.asset(&op.asset));
                 if let Some(OperationResultTr::CreateClaimableBalance(
                     CreateClaimableBalanceResult::Success(id),
                 )) = successful_result
@@ -339,18 +345,17 @@ impl OperationsBuilder {
             OperationBody::LiquidityPoolWithdraw(op) => pool_id = Some(op.liquidity_pool_id.0.0),
             OperationBody::InvokeHostFunction(op) => match &op.host_function {
                 HostFunction::InvokeContract(args) => {
-                    use std::fmt::Write as _;
-                    let _ = write!(self.contract_id, "{}", args.contract_address);
+                    let _ = strkeys.write_sc_address(&mut self.contract_id, &args.contract_address);
                     contract_id = true;
                     function_name = Some(args.function_name.0.as_slice());
                 }
                 HostFunction::CreateContract(_) | HostFunction::CreateContractV2(_) => {
-                    contract_id = self.write_footprint_contract(cx.tx);
+                    contract_id = self.write_footprint_contract(cx.tx, strkeys);
                 }
                 HostFunction::UploadContractWasm(_) => {}
             },
             OperationBody::ExtendFootprintTtl(_) | OperationBody::RestoreFootprint(_) => {
-                contract_id = self.write_footprint_contract(cx.tx);
+                contract_id = self.write_footprint_contract(cx.tx, strkeys);
             }
             OperationBody::SetOptions(_)
             | OperationBody::Inflation
@@ -366,12 +371,12 @@ impl OperationsBuilder {
         self.source_amount.append_option(source_amount);
         self.source_asset.append(source_asset.as_ref());
         match from {
-            Some(account) => self.from.append_value(self.accounts.muxed(account).account),
+            Some(account) => self.from.append_value(strkeys.account(muxed_key(account))),
             None => self.from.append_null(),
         }
         match (to, to_account) {
-            (Some(account), _) => self.to.append_value(self.accounts.muxed(account).account),
-            (None, Some(account)) => self.to.append_value(self.accounts.account_id(account)),
+            (Some(account), _) => self.to.append_value(strkeys.account(muxed_key(account))),
+            (None, Some(account)) => self.to.append_value(strkeys.account(account_key(account))),
             (None, None) => self.to.append_null(),
         }
         self.starting_balance.append_option(starting_balance);
@@ -406,10 +411,10 @@ impl OperationsBuilder {
 
     /// Writes the footprint's contract (stellar-etl's create/extend/restore `contract_id`)
     /// into the pending `contract_id` value; false when there is none (the column is null).
-    fn write_footprint_contract(&mut self, tx: &TxView<'_>) -> bool {
+    fn write_footprint_contract(&mut self, tx: &TxView<'_>, strkeys: &mut StrkeyCache) -> bool {
         use std::fmt::Write as _;
         match footprint_contract_id(tx) {
-            Some(id) => self.contract_id.write_str(&id).is_ok(),
+            Some(id) => self.contract_id.write_str(strkeys.contract(&id.0.0)).is_ok(),
             None => false,
         }
     }
@@ -417,37 +422,37 @@ impl OperationsBuilder {
     /// The rows appended since the last `finish`, as one batch; the builders start empty.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.id.finish()),
-            Arc::new(self.transaction_id.finish()),
-            Arc::new(self.transaction_hash.finish()),
-            Arc::new(self.ledger_sequence.finish()),
-            Arc::new(self.closed_at.finish().with_timezone("UTC")),
-            Arc::new(self.op_application_order.finish()),
-            Arc::new(self.op_type.finish()),
-            Arc::new(self.type_string.finish()),
-            Arc::new(self.source_account.finish()),
-            Arc::new(self.source_account_muxed.finish()),
-            Arc::new(self.successful.finish()),
-            Arc::new(self.operation_result_code.finish()),
-            Arc::new(self.operation_trace_code.finish()),
-            Arc::new(self.amount.finish()),
-            Arc::new(self.asset.asset_type.finish()),
-            Arc::new(self.asset.code.finish()),
-            Arc::new(self.asset.issuer.finish()),
-            Arc::new(self.source_amount.finish()),
-            Arc::new(self.source_asset.asset_type.finish()),
-            Arc::new(self.source_asset.code.finish()),
-            Arc::new(self.source_asset.issuer.finish()),
-            Arc::new(self.from.finish()),
-            Arc::new(self.to.finish()),
-            Arc::new(self.starting_balance.finish()),
-            Arc::new(self.offer_id.finish()),
-            Arc::new(self.price.finish()),
-            Arc::new(self.liquidity_pool_id.finish()),
-            Arc::new(self.balance_id.finish()),
-            Arc::new(self.contract_id.finish()),
-            Arc::new(self.function_name.finish()),
-            Arc::new(self.details.finish()),
+            Arc::new(self.id.finish_sized()),
+            Arc::new(self.transaction_id.finish_sized()),
+            Arc::new(self.transaction_hash.finish_sized()),
+            Arc::new(self.ledger_sequence.finish_sized()),
+            Arc::new(self.closed_at.finish_sized().with_timezone("UTC")),
+            Arc::new(self.op_application_order.finish_sized()),
+            Arc::new(self.op_type.finish_sized()),
+            Arc::new(self.type_string.finish_sized()),
+            Arc::new(self.source_account.finish_sized()),
+            Arc::new(self.source_account_muxed.finish_sized()),
+            Arc::new(self.successful.finish_sized()),
+            Arc::new(self.operation_result_code.finish_sized()),
+            Arc::new(self.operation_trace_code.finish_sized()),
+            Arc::new(self.amount.finish_sized()),
+            Arc::new(self.asset.asset_type.finish_sized()),
+            Arc::new(self.asset.code.finish_sized()),
+            Arc::new(self.asset.issuer.finish_sized()),
+            Arc::new(self.source_amount.finish_sized()),
+            Arc::new(self.source_asset.asset_type.finish_sized()),
+            Arc::new(self.source_asset.code.finish_sized()),
+            Arc::new(self.source_asset.issuer.finish_sized()),
+            Arc::new(self.from.finish_sized()),
+            Arc::new(self.to.finish_sized()),
+            Arc::new(self.starting_balance.finish_sized()),
+            Arc::new(self.offer_id.finish_sized()),
+            Arc::new(self.price.finish_sized()),
+            Arc::new(self.liquidity_pool_id.finish_sized()),
+            Arc::new(self.balance_id.finish_sized()),
+            Arc::new(self.contract_id.finish_sized()),
+            Arc::new(self.function_name.finish_sized()),
+            Arc::new(self.details.finish_sized()),
         ];
         RecordBatch::try_new(schema(), columns)
     }
@@ -641,7 +646,7 @@ mod tests {
         let meta = LedgerCloseMeta::V0(v0);
         let view = LedgerView::new(&meta, &Network::pubnet()).unwrap();
         let mut builder = OperationsBuilder::default();
-        builder.append(&view);
+        builder.append(&view, &mut StrkeyCache::default());
         let batch = builder.finish().unwrap();
         // finish resets the builders.
         assert_eq!(builder.finish().unwrap().num_rows(), 0);

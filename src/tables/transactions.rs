@@ -5,7 +5,6 @@
 //! transaction's; account, sequence, `max_fee`, memo, bounds, operations and Soroban data the
 //! inner one's.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -21,7 +20,8 @@ use stellar_xdr::{
     SorobanTransactionMetaExt, TransactionEnvelope, TransactionMeta, Uint256,
 };
 
-use super::encode::{close_time_micros, hex32, muxed_parts};
+use super::encode::{Decimal, StrkeyCache, close_time_micros, hex32};
+use super::sizing::FinishSized as _;
 use super::{RawXdr, field};
 use crate::ledger::{LedgerView, TxView};
 
@@ -117,11 +117,11 @@ pub(crate) struct TransactionsBuilder {
 }
 
 impl TransactionsBuilder {
-    pub(crate) fn append(&mut self, view: &LedgerView<'_>, raw: Option<&RawXdr>) {
+    pub(crate) fn append(&mut self, view: &LedgerView<'_>, raw: Option<&RawXdr>, strkeys: &mut StrkeyCache) {
         let sequence = view.sequence();
         let closed_at = close_time_micros(view.close_time());
         for (index, tx) in view.transactions.iter().enumerate() {
-            self.append_tx(sequence, closed_at, tx);
+            self.append_tx(sequence, closed_at, tx, strkeys);
             let raw_tx = raw.and_then(|raw| raw.transactions.get(index));
             self.tx_envelope.append_option(raw_tx.map(|r| &r.envelope));
             self.tx_result.append_option(raw_tx.map(|r| &r.result));
@@ -130,7 +130,7 @@ impl TransactionsBuilder {
         }
     }
 
-    fn append_tx(&mut self, sequence: u32, closed_at: i64, tx: &TxView<'_>) {
+    fn append_tx(&mut self, sequence: u32, closed_at: i64, tx: &TxView<'_>, strkeys: &mut StrkeyCache) {
         self.id.append_value(tx.id(sequence));
         self.transaction_hash.append_value(hex32(tx.hash()));
         self.ledger_sequence.append_value(sequence);
@@ -138,9 +138,7 @@ impl TransactionsBuilder {
         self.closed_at.append_value(closed_at);
 
         let source = tx.source_account();
-        let source_parts = muxed_parts(&source);
-        self.account.append_value(&source_parts.account);
-        self.account_muxed.append_option(source_parts.muxed.as_deref());
+        self.append_account(&source, strkeys, Column::Account);
         self.account_sequence.append_value(tx.account_sequence());
         self.max_fee.append_value(tx.max_fee());
         self.fee_charged.append_value(tx.fee_charged());
@@ -156,9 +154,7 @@ impl TransactionsBuilder {
 
         let fee_source = match tx.envelope {
             TransactionEnvelope::TxFeeBump(bump) => {
-                let parts = muxed_parts(&bump.tx.fee_source);
-                self.fee_account.append_value(&parts.account);
-                self.fee_account_muxed.append_option(parts.muxed.as_deref());
+                self.append_account(&bump.tx.fee_source, strkeys, Column::FeeAccount);
                 self.new_max_fee.append_value(bump.tx.fee);
                 Some(&bump.tx.fee_source)
             }
@@ -175,6 +171,26 @@ impl TransactionsBuilder {
         self.contract_event_count.append_value(tx.operation_events().count() as i32);
     }
 
+    /// `account` / `account_muxed` or `fee_account` / `fee_account_muxed`: the G address from
+    /// the cache, the M address only for a muxed account.
+    fn append_account(&mut self, account: &MuxedAccount, strkeys: &mut StrkeyCache, column: Column) {
+        let (g, m) = match column {
+            Column::Account => (&mut self.account, &mut self.account_muxed),
+            Column::FeeAccount => (&mut self.fee_account, &mut self.fee_account_muxed),
+        };
+        match account {
+            MuxedAccount::Ed25519(key) => {
+                g.append_value(strkeys.account(&key.0));
+                m.append_null();
+            }
+            MuxedAccount::MuxedEd25519(muxed) => {
+                g.append_value(strkeys.account(&muxed.ed25519.0));
+                let strkey = stellar_strkey::ed25519::MuxedAccount { ed25519: muxed.ed25519.0, id: muxed.id };
+                m.append_value(strkey.to_string());
+            }
+        }
+    }
+
     fn append_memo(&mut self, memo: &Memo) {
         let b64 = &base64::engine::general_purpose::STANDARD;
         self.scratch.clear();
@@ -187,7 +203,7 @@ impl TransactionsBuilder {
                 "MemoTypeMemoText"
             }
             Memo::Id(id) => {
-                let _ = write!(self.scratch, "{id}");
+                self.scratch.push_str(Decimal::u64(*id).as_str());
                 "MemoTypeMemoId"
             }
             Memo::Hash(hash) => {
@@ -211,15 +227,22 @@ impl TransactionsBuilder {
         };
         self.scratch.clear();
         if let Some(bounds) = time_bounds {
-            let _ = match bounds.max_time.0 {
-                0 => write!(self.scratch, "[{},)", bounds.min_time.0),
-                max => write!(self.scratch, "[{},{max})", bounds.min_time.0),
-            };
+            self.scratch.push('[');
+            self.scratch.push_str(Decimal::u64(bounds.min_time.0).as_str());
+            self.scratch.push(',');
+            if bounds.max_time.0 != 0 {
+                self.scratch.push_str(Decimal::u64(bounds.max_time.0).as_str());
+            }
+            self.scratch.push(')');
         }
         self.time_bounds.append_value(&self.scratch);
         self.scratch.clear();
         if let Some(bounds) = v2.and_then(|v2| v2.ledger_bounds.as_ref()) {
-            let _ = write!(self.scratch, "[{},{})", bounds.min_ledger, bounds.max_ledger);
+            self.scratch.push('[');
+            self.scratch.push_str(Decimal::u64(u64::from(bounds.min_ledger)).as_str());
+            self.scratch.push(',');
+            self.scratch.push_str(Decimal::u64(u64::from(bounds.max_ledger)).as_str());
+            self.scratch.push(')');
         }
         self.ledger_bounds.append_value(&self.scratch);
         match v2 {
@@ -316,49 +339,55 @@ impl TransactionsBuilder {
 
     pub(crate) fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.id.finish()),
-            Arc::new(self.transaction_hash.finish()),
-            Arc::new(self.ledger_sequence.finish()),
-            Arc::new(self.application_order.finish()),
-            Arc::new(self.closed_at.finish().with_timezone("UTC")),
-            Arc::new(self.account.finish()),
-            Arc::new(self.account_muxed.finish()),
-            Arc::new(self.account_sequence.finish()),
-            Arc::new(self.max_fee.finish()),
-            Arc::new(self.fee_charged.finish()),
-            Arc::new(self.operation_count.finish()),
-            Arc::new(self.successful.finish()),
-            Arc::new(self.transaction_result_code.finish()),
-            Arc::new(self.memo_type.finish()),
-            Arc::new(self.memo.finish()),
-            Arc::new(self.time_bounds.finish()),
-            Arc::new(self.ledger_bounds.finish()),
-            Arc::new(self.min_account_sequence.finish()),
-            Arc::new(self.min_account_sequence_age.finish()),
-            Arc::new(self.min_account_sequence_ledger_gap.finish()),
-            Arc::new(self.extra_signers.finish()),
-            Arc::new(self.fee_account.finish()),
-            Arc::new(self.fee_account_muxed.finish()),
-            Arc::new(self.inner_transaction_hash.finish()),
-            Arc::new(self.new_max_fee.finish()),
-            Arc::new(self.resource_fee.finish()),
-            Arc::new(self.soroban_resources_instructions.finish()),
-            Arc::new(self.soroban_resources_disk_read_bytes.finish()),
-            Arc::new(self.soroban_resources_write_bytes.finish()),
-            Arc::new(self.inclusion_fee_bid.finish()),
-            Arc::new(self.inclusion_fee_charged.finish()),
-            Arc::new(self.resource_fee_refund.finish()),
-            Arc::new(self.non_refundable_resource_fee_charged.finish()),
-            Arc::new(self.refundable_resource_fee_charged.finish()),
-            Arc::new(self.rent_fee_charged.finish()),
-            Arc::new(self.contract_event_count.finish()),
-            Arc::new(self.tx_envelope.finish()),
-            Arc::new(self.tx_result.finish()),
-            Arc::new(self.tx_meta.finish()),
-            Arc::new(self.tx_fee_meta.finish()),
+            Arc::new(self.id.finish_sized()),
+            Arc::new(self.transaction_hash.finish_sized()),
+            Arc::new(self.ledger_sequence.finish_sized()),
+            Arc::new(self.application_order.finish_sized()),
+            Arc::new(self.closed_at.finish_sized().with_timezone("UTC")),
+            Arc::new(self.account.finish_sized()),
+            Arc::new(self.account_muxed.finish_sized()),
+            Arc::new(self.account_sequence.finish_sized()),
+            Arc::new(self.max_fee.finish_sized()),
+            Arc::new(self.fee_charged.finish_sized()),
+            Arc::new(self.operation_count.finish_sized()),
+            Arc::new(self.successful.finish_sized()),
+            Arc::new(self.transaction_result_code.finish_sized()),
+            Arc::new(self.memo_type.finish_sized()),
+            Arc::new(self.memo.finish_sized()),
+            Arc::new(self.time_bounds.finish_sized()),
+            Arc::new(self.ledger_bounds.finish_sized()),
+            Arc::new(self.min_account_sequence.finish_sized()),
+            Arc::new(self.min_account_sequence_age.finish_sized()),
+            Arc::new(self.min_account_sequence_ledger_gap.finish_sized()),
+            Arc::new(self.extra_signers.finish_sized()),
+            Arc::new(self.fee_account.finish_sized()),
+            Arc::new(self.fee_account_muxed.finish_sized()),
+            Arc::new(self.inner_transaction_hash.finish_sized()),
+            Arc::new(self.new_max_fee.finish_sized()),
+            Arc::new(self.resource_fee.finish_sized()),
+            Arc::new(self.soroban_resources_instructions.finish_sized()),
+            Arc::new(self.soroban_resources_disk_read_bytes.finish_sized()),
+            Arc::new(self.soroban_resources_write_bytes.finish_sized()),
+            Arc::new(self.inclusion_fee_bid.finish_sized()),
+            Arc::new(self.inclusion_fee_charged.finish_sized()),
+            Arc::new(self.resource_fee_refund.finish_sized()),
+            Arc::new(self.non_refundable_resource_fee_charged.finish_sized()),
+            Arc::new(self.refundable_resource_fee_charged.finish_sized()),
+            Arc::new(self.rent_fee_charged.finish_sized()),
+            Arc::new(self.contract_event_count.finish_sized()),
+            Arc::new(self.tx_envelope.finish_sized()),
+            Arc::new(self.tx_result.finish_sized()),
+            Arc::new(self.tx_meta.finish_sized()),
+            Arc::new(self.tx_fee_meta.finish_sized()),
         ];
         RecordBatch::try_new(schema(), columns)
     }
+}
+
+/// Which account columns [`TransactionsBuilder::append_account`] fills.
+enum Column {
+    Account,
+    FeeAccount,
 }
 
 /// Balance change of `account` across `changes`: the last `Updated` (or `Created`) balance

@@ -32,7 +32,7 @@ pub enum CheckpointAction {
 
 pub fn run(args: CheckpointArgs) -> anyhow::Result<ExitCode> {
     let config = super::run::load_config(args.config.as_deref())?;
-    let store = CheckpointStore::open(&config.checkpoint_path())?;
+    let store = CheckpointStore::open(config.checkpoint_path())?;
     match args.action {
         CheckpointAction::Show { stream } => {
             let stream: StreamId = stream.parse()?;

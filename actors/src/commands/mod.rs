@@ -52,7 +52,8 @@ impl Command {
 /// Logs through `tracing`, human or JSON, filtered by `RUST_LOG` or `service.log_level`.
 pub(crate) fn init_logging(config: &ledgerflow::config::Config) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.service.log_level))?;
+    let filter =
+        EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.service.log_level))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = match config.service.log_format {
         ledgerflow::config::LogFormat::Json => builder.json().try_init(),

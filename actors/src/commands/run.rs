@@ -77,7 +77,10 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             );
             eprintln!(
                 "committed {} ledgers ({} rows, {} files) in {:.1} s; next ledger {next}",
-                snapshot.ledgers_committed, snapshot.rows_committed, snapshot.files_published, snapshot.elapsed_secs
+                snapshot.ledgers_committed,
+                snapshot.rows_committed,
+                snapshot.files_published,
+                snapshot.elapsed_secs
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -18,7 +18,7 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let config = super::run::load_config(args.config.as_deref())?;
-    let store = CheckpointStore::open(&config.checkpoint_path())?;
+    let store = CheckpointStore::open(config.checkpoint_path())?;
     let checkpoint = store.load(&config.stream.id)?;
     let report = ledgerflow::verify::verify(&config.archive.root, checkpoint.as_ref())?;
     let tables: Vec<_> = report
@@ -47,9 +47,19 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        println!("stream {}: range {}", config.stream.id, report.range.map_or("none".into(), |r| r.to_string()));
+        println!(
+            "stream {}: range {}",
+            config.stream.id,
+            report.range.map_or("none".into(), |r| r.to_string())
+        );
         for c in &report.tables {
-            println!("  {:<20} files {:>5}  gaps {:>3}  overlaps {:>3}", c.table.name(), c.files, c.gaps.len(), c.overlaps.len());
+            println!(
+                "  {:<20} files {:>5}  gaps {:>3}  overlaps {:>3}",
+                c.table.name(),
+                c.files,
+                c.gaps.len(),
+                c.overlaps.len()
+            );
             for gap in &c.gaps {
                 println!("    gap {gap}");
             }
@@ -57,7 +67,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 println!("    overlap {overlap:?}");
             }
         }
-        println!("  ledgers rows {}, missing {:?}, duplicated {:?}", report.ledger_rows, report.missing_ledgers, report.duplicated_ledgers);
+        println!(
+            "  ledgers rows {}, missing {:?}, duplicated {:?}",
+            report.ledger_rows, report.missing_ledgers, report.duplicated_ledgers
+        );
         for path in &report.pending_publish {
             println!("  committed, publish pending (the next start publishes it): {path}");
         }

@@ -60,7 +60,9 @@ pub fn crash_on_first_failure(config: &mut Config) {
 pub async fn run(config: Config) -> RunOutcome {
     let plan = StreamPlan::new(config).expect("plan");
     let handle = ledgerflow_actors::start(plan).await.expect("start");
-    tokio::time::timeout(std::time::Duration::from_secs(120), handle.wait()).await.expect("run finishes in time")
+    tokio::time::timeout(std::time::Duration::from_secs(120), handle.wait())
+        .await
+        .expect("run finishes in time")
 }
 
 /// What an archive holds, independent of how it was cut into files: per table, rows per
@@ -85,7 +87,8 @@ pub fn summarize(root: &Path) -> ArchiveSummary {
         let mut rows = Vec::new();
         for batch in read_table(root, table.name()) {
             let column = if table == Table::Ledgers { "sequence" } else { "ledger_sequence" };
-            let sequences = batch.column_by_name(column).expect("sequence column").as_primitive::<UInt32Type>();
+            let sequences =
+                batch.column_by_name(column).expect("sequence column").as_primitive::<UInt32Type>();
             for sequence in sequences.iter().flatten() {
                 *per_ledger.entry(sequence).or_insert(0u64) += 1;
             }
@@ -104,7 +107,10 @@ pub fn summarize(root: &Path) -> ArchiveSummary {
 
 /// Every batch of every published Parquet file of `table`.
 pub fn read_table(root: &Path, table: &str) -> Vec<RecordBatch> {
-    let mut files: Vec<_> = walk(&root.join(table)).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
+    let mut files: Vec<_> = walk(&root.join(table))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
     files.sort();
     files
         .iter()
@@ -122,10 +128,7 @@ pub fn read_table(root: &Path, table: &str) -> Vec<RecordBatch> {
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries
-        .flatten()
-        .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
-        .collect()
+    entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
 }
 
 fn format_rows(batch: &RecordBatch) -> Vec<String> {
@@ -136,7 +139,9 @@ fn format_rows(batch: &RecordBatch) -> Vec<String> {
         .iter()
         .map(|c| match c.data_type() {
             arrow::datatypes::DataType::Timestamp(_, Some(_)) => std::sync::Arc::new(
-                c.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().clone().with_timezone_opt(None::<String>),
+                c.as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                    .clone()
+                    .with_timezone_opt(None::<String>),
             ) as arrow::array::ArrayRef,
             _ => c.clone(),
         })

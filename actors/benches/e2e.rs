@@ -1,0 +1,138 @@
+//! End-to-end benchmark: N synthetic ledgers through the whole actor tree (fetch, convert,
+//! analytics, Parquet archive, sled checkpoints) on a temp dir, against the decode-only rate of
+//! the same ledgers.
+//!
+//!     cargo bench -p ledgerflow-actors --bench e2e -- --ledgers 10000
+//!
+//! Prints ledgers/s, rows/s, XDR MB/s, peak RSS (VmHWM), the output/raw size ratio and where
+//! the time went per stage (busy time summed over workers, from the pipeline's counters).
+
+use std::time::Instant;
+
+use ledgerflow::config::Config;
+use ledgerflow::decode::{DecodeLimits, decode_ledger};
+use ledgerflow::generator::SyntheticLedgers;
+use ledgerflow_actors::{RunOutcome, StreamPlan};
+use stellar_xdr::{Limits, WriteXdr};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| if e.path().is_dir() { dir_bytes(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) })
+        .sum()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` probes every bench target
+    }
+    let ledgers = arg("--ledgers", 10_000) as u32;
+    let transactions = arg("--transactions-per-ledger", 100) as u32;
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let mut config = Config::default();
+    config.archive.root = dir.path().join("data");
+    config.source.ledgers = ledgers;
+    config.source.transactions_per_ledger = transactions;
+    config.service.progress = ledgerflow::config::ProgressMode::Off;
+    config.validate().expect("valid config");
+    let mut generator = config.generator_config().expect("synthetic");
+
+    // The ledgers as a SEP-54 store (the layout Galexie writes), read by the data-store source:
+    // the pipeline is measured as it runs on real stores, without the generator's own cost.
+    let store = dir.path().join("store");
+    generator.ledger_count = Some(ledgers);
+    let started = Instant::now();
+    ledgerflow::generator::write_store(&generator, &store, 1, 64000).expect("write the store");
+    eprintln!("store of {ledgers} ledgers written in {:.1} s", started.elapsed().as_secs_f64());
+    config.source.kind = ledgerflow::config::SourceKind::Datastore;
+    config.source.path = Some(store);
+    config.stream.to = Some(generator.first_sequence + ledgers - 1);
+    config.validate().expect("valid config");
+
+    // Decode-only ceiling: one core decoding a sample of the same ledgers.
+    let sample: Vec<Vec<u8>> = SyntheticLedgers::new(generator.clone())
+        .expect("generator")
+        .take(ledgers.min(500) as usize)
+        .map(|l| l.meta.to_xdr(Limits::none()).expect("encode"))
+        .collect();
+    let limits = DecodeLimits::default();
+    let sample_bytes: usize = sample.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let mut rounds = 0;
+    while started.elapsed().as_secs_f64() < 2.0 {
+        for xdr in &sample {
+            std::hint::black_box(decode_ledger(xdr, &limits).expect("decodes"));
+        }
+        rounds += 1;
+    }
+    let decode_secs = started.elapsed().as_secs_f64() / f64::from(rounds);
+    let decode_rate = sample.len() as f64 / decode_secs;
+    drop(sample);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let (outcome, snapshot, secs) = runtime.block_on(async {
+        let plan = StreamPlan::new(config.clone()).expect("plan");
+        let started = Instant::now();
+        let handle = ledgerflow_actors::start(plan).await.expect("start");
+        let control = handle.control();
+        let outcome = handle.wait().await;
+        (outcome, control.status(), started.elapsed().as_secs_f64())
+    });
+    assert!(matches!(outcome, RunOutcome::Completed { .. }), "{outcome:?}");
+    let output = dir_bytes(&config.archive.root) - dir_bytes(&config.checkpoint_path());
+    let compression = format!("{:?}", config.archive.compression);
+    let rate = f64::from(ledgers) / secs;
+    println!(
+        "end-to-end: {ledgers} synthetic ledgers (~{transactions} txs each) from a SEP-54 store, 2 cores, {compression}"
+    );
+    println!("  wall time              {secs:>10.2} s");
+    println!("  ledgers/s              {rate:>10.0}");
+    println!("  rows/s                 {:>10.0}", snapshot.rows_committed as f64 / secs);
+    println!("  XDR MB/s               {:>10.1}", snapshot.xdr_bytes as f64 / secs / 1e6);
+    println!("  peak RSS               {:>10.1} MiB", peak_rss_mib());
+    println!(
+        "  output / raw XDR       {:>10.3} ({output} / {} bytes)",
+        output as f64 / snapshot.xdr_bytes as f64,
+        snapshot.xdr_bytes
+    );
+    println!(
+        "  decode-only, 1 core    {decode_rate:>10.0} ledgers/s ({:.0} MB/s); end-to-end = {:.0}% of it",
+        sample_bytes as f64 / decode_secs / 1e6,
+        100.0 * rate / decode_rate
+    );
+    println!("  commits                {:>10}   rewinds {}", snapshot.commits, snapshot.rewinds);
+    println!("  busy time per stage (s, summed over workers; 2 cores = {:.1} core-s available):", 2.0 * secs);
+    for stage in &snapshot.stages {
+        println!(
+            "    {:<10} {:>8.2}  ({:>4.0}% of wall)",
+            stage.stage.name(),
+            stage.busy_secs,
+            100.0 * stage.busy_secs / secs
+        );
+    }
+    println!(
+        "    {:<10} {:>8.2}  ({:>4.0}% of wall)",
+        "commit",
+        snapshot.commit_secs,
+        100.0 * snapshot.commit_secs / secs
+    );
+}
