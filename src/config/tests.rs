@@ -175,7 +175,9 @@ fn unknown_keys_are_rejected_naming_the_key_and_the_file() {
     assert!(matches!(error, ConfigError::Load { .. }), "{error:?}");
     assert!(message.contains("`batch_ledger`"), "{message}");
     assert!(message.contains("\"pipeline.batch_ledger\""), "{message}");
-    assert!(message.contains(&path.display().to_string()), "{message}");
+    // figment may print the file relative to the working directory: check its last two parts.
+    let dir_name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+    assert!(message.contains(&format!("{dir_name}/ledgerflow.toml")), "{message}");
 
     // A whole unknown section, and a nested one.
     for (toml, key) in [("[pipelines]\nx = 1\n", "pipelines"), ("[resilience.fetch.retry]\n", "fetch")] {
