@@ -85,12 +85,16 @@ mod tests {
     async fn credits_bound_batches_and_bytes_and_return_on_drop() {
         let credits = Credits::new(2, 10 * 1024);
         let a = credits.bytes(credits.batch().await, 4 * 1024).await;
-        let b = credits.bytes(credits.batch().await, 100 * 1024).await; // clamped to the budget
-        assert_eq!(credits.batches_in_flight(), 2);
-        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), credits.batch()).await.is_err());
+        let b = credits.bytes(credits.batch().await, 6 * 1024).await;
+        assert_eq!((credits.batches_in_flight(), credits.bytes_in_flight()), (2, 10 * 1024));
+        let wait = std::time::Duration::from_millis(50);
+        assert!(tokio::time::timeout(wait, credits.batch()).await.is_err(), "no batch credit left");
         drop(a);
         drop(b);
-        assert_eq!(credits.batches_in_flight(), 0);
-        assert_eq!(credits.bytes_in_flight(), 0);
+        assert_eq!((credits.batches_in_flight(), credits.bytes_in_flight()), (0, 0));
+        // A batch larger than the whole byte budget takes all of it and still goes through.
+        let big = credits.bytes(credits.batch().await, 100 * 1024).await;
+        assert_eq!(credits.bytes_in_flight(), 10 * 1024);
+        drop(big);
     }
 }
