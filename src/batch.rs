@@ -91,8 +91,32 @@ pub fn convert_batch(
     limits: &DecodeLimits,
     on_corrupt: OnCorrupt,
 ) -> Result<ConvertedBatch, BatchError> {
+    convert_batch_with(raw, &mut TableBuilder::new(options.clone()), limits, on_corrupt)
+}
+
+/// [`convert_batch`] into a builder kept from batch to batch (a converter's own): its buffers
+/// come sized like the last batch and its strkey cache warm. On error the builder is replaced
+/// by an empty one, so no row of a failed batch is left in it.
+pub fn convert_batch_with(
+    raw: RawBatch,
+    builder: &mut TableBuilder,
+    limits: &DecodeLimits,
+    on_corrupt: OnCorrupt,
+) -> Result<ConvertedBatch, BatchError> {
+    let result = convert_into(raw, builder, limits, on_corrupt);
+    if result.is_err() {
+        *builder = TableBuilder::new(builder.options().clone());
+    }
+    result
+}
+
+fn convert_into(
+    raw: RawBatch,
+    builder: &mut TableBuilder,
+    limits: &DecodeLimits,
+    on_corrupt: OnCorrupt,
+) -> Result<ConvertedBatch, BatchError> {
     let range = raw.range;
-    let mut builder = TableBuilder::new(options.clone());
     let mut dead_letters = Vec::new();
     let mut xdr_bytes = 0usize;
     let mut expected = range.first();

@@ -170,6 +170,34 @@ impl<'a> LedgerView<'a> {
 type Processed<'a> =
     (&'a TransactionResultPair, &'a LedgerEntryChanges, &'a TransactionMeta, Option<&'a LedgerEntryChanges>);
 
+/// The hash of `envelope` under `network_id`: SHA-256 of its `TransactionSignaturePayload`
+/// XDR, the same bytes `TransactionEnvelope::hash` hashes. That one clones the whole
+/// transaction and serializes it into a fresh buffer first; this streams the XDR of the borrowed
+/// transaction straight into the hasher (one hash per transaction is on the convert hot path).
+/// V0 envelopes (protocol < 13) go through stellar-xdr, which converts them to a `Transaction`.
+pub fn transaction_hash(
+    envelope: &TransactionEnvelope,
+    network_id: [u8; 32],
+) -> Result<[u8; 32], stellar_xdr::Error> {
+    use sha2::Digest as _;
+    use stellar_xdr::{EnvelopeType, Limited, Limits, WriteXdr as _};
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(network_id);
+    let mut out = Limited::new(&mut hasher, Limits::none());
+    match envelope {
+        TransactionEnvelope::TxV0(_) => return envelope.hash(network_id),
+        TransactionEnvelope::Tx(e) => {
+            (EnvelopeType::Tx as i32).write_xdr(&mut out)?;
+            e.tx.write_xdr(&mut out)?;
+        }
+        TransactionEnvelope::TxFeeBump(e) => {
+            (EnvelopeType::TxFeeBump as i32).write_xdr(&mut out)?;
+            e.tx.write_xdr(&mut out)?;
+        }
+    }
+    Ok(hasher.finalize().into())
+}
+
 fn join_by_hash<'a>(
     sequence: u32,
     meta: &LedgerCloseMeta,
@@ -180,8 +208,11 @@ fn join_by_hash<'a>(
     let network_id = network.id();
     let mut by_hash: HashMap<[u8; 32], &'a TransactionEnvelope> = HashMap::with_capacity(envelopes.len());
     for (index, envelope) in envelopes.iter().enumerate() {
-        let hash =
-            envelope.hash(network_id).map_err(|source| DecodeError::TxHash { sequence, index, source })?;
+        let hash = transaction_hash(envelope, network_id).map_err(|source| DecodeError::TxHash {
+            sequence,
+            index,
+            source,
+        })?;
         by_hash.insert(hash, envelope);
     }
     let mut transactions = Vec::with_capacity(processed.len());
@@ -398,6 +429,43 @@ impl<'a> TxView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streamed_transaction_hashes_equal_stellar_xdrs() {
+        use crate::generator::{GeneratorConfig, SyntheticLedgers};
+        let config = GeneratorConfig { ledger_count: Some(20), ..GeneratorConfig::default() };
+        let network_id = config.network.id();
+        let (mut v1, mut fee_bumps) = (0, 0);
+        for ledger in SyntheticLedgers::new(config).unwrap() {
+            let LedgerCloseMeta::V2(meta) = &ledger.meta else { panic!("the generator writes V2") };
+            let GeneralizedTransactionSet::V1(set) = &meta.tx_set;
+            for phase in set.phases.iter() {
+                let envelopes: Vec<&TransactionEnvelope> = match phase {
+                    TransactionPhase::V0(components) => components
+                        .iter()
+                        .flat_map(|TxSetComponent::TxsetCompTxsMaybeDiscountedFee(c)| c.txs.iter())
+                        .collect(),
+                    TransactionPhase::V1(parallel) => parallel
+                        .execution_stages
+                        .iter()
+                        .flat_map(|s| s.iter())
+                        .flat_map(|c| c.iter())
+                        .collect(),
+                };
+                for envelope in envelopes {
+                    match envelope {
+                        TransactionEnvelope::TxFeeBump(_) => fee_bumps += 1,
+                        _ => v1 += 1,
+                    }
+                    assert_eq!(
+                        transaction_hash(envelope, network_id).unwrap(),
+                        envelope.hash(network_id).unwrap()
+                    );
+                }
+            }
+        }
+        assert!(v1 > 1000 && fee_bumps > 10, "{v1} transactions, {fee_bumps} fee bumps");
+    }
 
     #[test]
     fn toid_layout_matches_stellar_etl() {

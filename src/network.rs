@@ -91,7 +91,9 @@ impl Network {
         let recorded = first_recorded_tx_hash(meta)?;
         let envelopes = envelopes_in_tx_set(meta);
         Self::well_known().find(|network| {
-            envelopes.iter().any(|envelope| envelope.hash(network.id).is_ok_and(|hash| hash == recorded))
+            envelopes.iter().any(|envelope| {
+                crate::ledger::transaction_hash(envelope, network.id).is_ok_and(|hash| hash == recorded)
+            })
         })
     }
 }

@@ -2,7 +2,7 @@
 //! analytics, Parquet archive, sled checkpoints) on a temp dir, against the decode-only rate of
 //! the same ledgers.
 //!
-//!     cargo bench -p ledgerflow-actors --bench e2e -- --ledgers 10000
+//!     cargo bench -p ledgerflow-actors --bench e2e -- --ledgers 10000 [--compression zstd(1)]
 //!
 //! Prints ledgers/s, rows/s, XDR MB/s, peak RSS (VmHWM), the output/raw size ratio and where
 //! the time went per stage (busy time summed over workers, from the pipeline's counters).
@@ -24,12 +24,28 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+fn text_arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat`.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    // utime and stime are fields 14 and 15 of stat(5), 11 and 12 after the command; 100 ticks/s.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
@@ -53,6 +69,10 @@ fn main() {
     config.source.ledgers = ledgers;
     config.source.transactions_per_ledger = transactions;
     config.service.progress = ledgerflow::config::ProgressMode::Off;
+    if let Some(codec) = text_arg("--compression") {
+        config.archive.compression =
+            codec.parse().expect("--compression: zstd, zstd(N), snappy, lz4, gzip, none");
+    }
     config.validate().expect("valid config");
     let mut generator = config.generator_config().expect("synthetic");
 
@@ -89,13 +109,15 @@ fn main() {
     drop(sample);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let (outcome, snapshot, secs) = runtime.block_on(async {
+    let (outcome, snapshot, secs, cpu) = runtime.block_on(async {
         let plan = StreamPlan::new(config.clone()).expect("plan");
         let started = Instant::now();
+        let cpu_before = cpu_secs();
         let handle = ledgerflow_actors::start(plan).await.expect("start");
         let control = handle.control();
         let outcome = handle.wait().await;
-        (outcome, control.status(), started.elapsed().as_secs_f64())
+        let secs = started.elapsed().as_secs_f64();
+        (outcome, control.status(), secs, cpu_secs() - cpu_before)
     });
     assert!(matches!(outcome, RunOutcome::Completed { .. }), "{outcome:?}");
     let output = dir_bytes(&config.archive.root) - dir_bytes(&config.checkpoint_path());
@@ -118,6 +140,16 @@ fn main() {
         "  decode-only, 1 core    {decode_rate:>10.0} ledgers/s ({:.0} MB/s); end-to-end = {:.0}% of it",
         sample_bytes as f64 / decode_secs / 1e6,
         100.0 * rate / decode_rate
+    );
+    println!(
+        "  CPU                    {cpu:>10.2} core-s ({:.2} core-ms per ledger; {:.0}% of 2 cores busy)",
+        1000.0 * cpu / f64::from(ledgers),
+        100.0 * cpu / (2.0 * secs)
+    );
+    println!(
+        "  2-core ceiling at this CPU cost {:>6.0} ledgers/s = {:.0}% of decode-only",
+        2.0 * f64::from(ledgers) / cpu,
+        100.0 * 2.0 * f64::from(ledgers) / cpu / decode_rate
     );
     println!("  commits                {:>10}   rewinds {}", snapshot.commits, snapshot.rewinds);
     println!("  busy time per stage (s, summed over workers; 2 cores = {:.1} core-s available):", 2.0 * secs);

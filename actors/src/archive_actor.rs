@@ -8,8 +8,8 @@
 //! into `<table>/date=YYYY-MM-DD/` and fsync, then mark the commit published. A crash between
 //! (1) and (2) leaves staging files that recovery deletes; between (2) and (3), committed files
 //! that recovery publishes. Commits end only where a batch ends, because the analytics snapshot
-//! exists only there. When every credit is held here the buffer is flushed, so a slow rotation
-//! never starves the fetcher.
+//! exists only there. When half the credits are held here the buffer is flushed, so a slow
+//! rotation never starves the fetcher and the next batches convert while this set encodes.
 //!
 //! On start and on a new stream epoch it recovers the archive to exactly the checkpoint.
 //! Input: `ArchiveWorkerMsg`. Output: `PipelineMsg::Finished` at the end of a bounded or
@@ -190,8 +190,10 @@ impl Actor for ArchiveActor {
                 for set in sets {
                     stage(state, set).await?;
                 }
-                // Every credit is here: cut now, or the fetcher waits for a commit forever.
-                if state.held.len() >= state.args.max_in_flight_batches
+                // Half the credits are here: cut now. Waiting for all of them would make the
+                // fetcher wait for a commit forever; cutting at half leaves the other half to
+                // convert the next batches while this set is encoded (both cores stay busy).
+                if state.held.len() >= state.args.max_in_flight_batches.div_ceil(2)
                     && let Some(set) = state.buffer.flush()
                 {
                     stage(state, set).await?;

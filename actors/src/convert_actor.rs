@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ledgerflow::batch::{ConvertedBatch, OnCorrupt, convert_batch};
+use ledgerflow::batch::{ConvertedBatch, OnCorrupt, convert_batch_with};
 use ledgerflow::decode::DecodeLimits;
 use ledgerflow::source::RawBatch;
-use ledgerflow::tables::ConvertOptions;
+use ledgerflow::tables::{ConvertOptions, TableBuilder};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::convert_supervisor::ConvertMsg;
@@ -35,6 +35,13 @@ pub struct ConvertArgs {
 
 pub struct ConvertActor;
 
+pub struct ConvertState {
+    args: ConvertArgs,
+    /// Kept from batch to batch (sized buffers, warm strkey cache); away on the blocking
+    /// thread while a batch converts.
+    builder: Option<TableBuilder>,
+}
+
 /// A fault injected by the `convert:before` failpoint (transient: a restart gets past it once
 /// the failpoint is off).
 #[derive(Debug, thiserror::Error)]
@@ -43,22 +50,23 @@ pub struct InjectedFault(pub &'static str);
 
 impl Actor for ConvertActor {
     type Msg = ConvertWorkerMsg;
-    type State = ConvertArgs;
+    type State = ConvertState;
     type Arguments = ConvertArgs;
 
     async fn pre_start(
         &self,
         _: ActorRef<ConvertWorkerMsg>,
         args: ConvertArgs,
-    ) -> Result<ConvertArgs, ActorProcessingErr> {
-        Ok(args)
+    ) -> Result<ConvertState, ActorProcessingErr> {
+        let builder = Some(TableBuilder::new(args.options.clone()));
+        Ok(ConvertState { args, builder })
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<ConvertWorkerMsg>,
         message: ConvertWorkerMsg,
-        state: &mut ConvertArgs,
+        state: &mut ConvertState,
     ) -> Result<(), ActorProcessingErr> {
         let ConvertWorkerMsg::Convert(envelope) = message;
         fail::fail_point!("convert:before", |_| Err(
@@ -66,12 +74,18 @@ impl Actor for ConvertActor {
         ));
         let Envelope { epoch, position, range, payload, credit } = envelope;
         let span = tracing::debug_span!("convert", first = range.first(), last = range.last());
-        let (options, limits, on_corrupt) = (state.options.clone(), state.limits, state.on_corrupt);
+        let (limits, on_corrupt) = (state.args.limits, state.args.on_corrupt);
+        let mut builder =
+            state.builder.take().unwrap_or_else(|| TableBuilder::new(state.args.options.clone()));
         let started = Instant::now();
-        let converted: ConvertedBatch = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| convert_batch(payload, &options, &limits, on_corrupt))
+        let (builder, converted) = tokio::task::spawn_blocking(move || {
+            let converted = span.in_scope(|| convert_batch_with(payload, &mut builder, &limits, on_corrupt));
+            (builder, converted)
         })
-        .await??;
+        .await?;
+        state.builder = Some(builder);
+        let converted: ConvertedBatch = converted?;
+        let state = &mut state.args;
         state.stats.convert.add_busy(started.elapsed());
         state.stats.xdr_bytes.fetch_add(converted.xdr_bytes as u64, std::sync::atomic::Ordering::Relaxed);
         let envelope = Envelope { epoch, position, range, payload: converted, credit };

@@ -13,11 +13,12 @@
 use std::fs::File;
 use std::path::Path;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::columns::{LedgerColumns, day_of_date};
 use super::layout::{FileKey, format_date};
@@ -71,13 +72,66 @@ impl WriterOptions {
         .into_iter()
         .map(|(k, v)| KeyValue::new(k.to_string(), v))
         .collect();
-        Ok(WriterProperties::builder()
+        let mut builder = WriterProperties::builder()
             .set_compression(self.compression.to_parquet()?)
             .set_max_row_group_row_count(Some(self.max_row_group_rows))
             .set_statistics_enabled(EnabledStatistics::Page)
-            .set_key_value_metadata(Some(metadata))
-            .build())
+            .set_key_value_metadata(Some(metadata));
+        for (path, is_bytes) in unique_valued_columns(&key.table.schema()) {
+            builder = builder.set_column_dictionary_enabled(path.clone(), false);
+            if is_bytes {
+                // Min/max of hashes, JSON or XDR prune nothing and cost a comparison per value;
+                // the integer ids keep theirs (they are ordered, so row groups prune by them).
+                builder = builder.set_column_statistics_enabled(path, EnabledStatistics::None);
+            }
+        }
+        Ok(builder.build())
     }
+}
+
+/// Columns whose values are (nearly) all distinct: hashes, ids, JSON details, raw XDR. A
+/// dictionary only costs there (every value is hashed and interned until the dictionary page
+/// overflows, then the column falls back to plain encoding), so they are written plain.
+/// Low-cardinality columns (accounts, assets, type strings, codes, close times) keep it. The
+/// string and binary ones among them are also written without min/max statistics.
+const UNIQUE_VALUED_COLUMNS: [&str; 20] = [
+    "id",
+    "transaction_id",
+    "operation_id",
+    "ledger_hash",
+    "previous_ledger_hash",
+    "transaction_hash",
+    "inner_transaction_hash",
+    "signature",
+    "account_sequence",
+    "details",
+    "ledger_header",
+    "tx_envelope",
+    "tx_result",
+    "tx_meta",
+    "tx_fee_meta",
+    "topics",
+    "topics_decoded",
+    "data",
+    "data_decoded",
+    "balance_id",
+];
+
+/// Parquet leaf paths of the [`UNIQUE_VALUED_COLUMNS`] present in `schema` (a list column's
+/// leaf is `<name>.list.<item>`, as the Arrow writer names it), each with whether its values
+/// are strings or bytes (not integers).
+fn unique_valued_columns(schema: &SchemaRef) -> Vec<(ColumnPath, bool)> {
+    schema
+        .fields()
+        .iter()
+        .filter(|field| UNIQUE_VALUED_COLUMNS.contains(&field.name().as_str()))
+        .map(|field| match field.data_type() {
+            DataType::List(item) => {
+                (ColumnPath::new(vec![field.name().clone(), "list".to_string(), item.name().clone()]), true)
+            }
+            other => (ColumnPath::new(vec![field.name().clone()]), !other.is_integer()),
+        })
+        .collect()
 }
 
 /// Size of an encoded file.
@@ -189,6 +243,43 @@ mod tests {
             assert_eq!(stats.rows, 0);
             let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
             assert_eq!(builder.schema().fields(), table.schema().fields());
+        }
+    }
+
+    #[test]
+    fn unique_valued_columns_are_written_without_a_dictionary() {
+        use crate::generator::{GeneratorConfig, SyntheticLedgers};
+        use crate::tables::{ConvertOptions, TableBuilder};
+        let config = GeneratorConfig { ledger_count: Some(2), ..GeneratorConfig::default() };
+        let options = ConvertOptions { network: config.network.clone(), keep_raw_xdr: false };
+        let mut builder = TableBuilder::new(options);
+        for ledger in SyntheticLedgers::new(config).unwrap() {
+            builder.push(&ledger.meta).unwrap();
+        }
+        let tables = builder.finish().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for table in [Table::ContractEvents, Table::Transactions] {
+            let path = dir.path().join(format!("{table}.parquet"));
+            let key = FileKey::new(table, date(0), range(10, 10)).unwrap();
+            let batch = tables.get(table).unwrap().clone();
+            assert!(batch.num_rows() > 10, "{table}: the generator makes rows");
+            write_file(&path, &key, &batch.schema(), &[batch], &WriterOptions::default()).unwrap();
+            let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+            let row_group = builder.metadata().row_group(0);
+            let has_dictionary = |name: &str| {
+                let column = row_group.columns().iter().find(|c| c.column_path().string() == name);
+                column
+                    .unwrap_or_else(|| panic!("{table}: no column {name}"))
+                    .dictionary_page_offset()
+                    .is_some()
+            };
+            assert!(!has_dictionary("transaction_hash"), "{table}");
+            if table == Table::ContractEvents {
+                assert!(!has_dictionary("topics.list.item"));
+                assert!(has_dictionary("contract_id"), "low-cardinality columns keep the dictionary");
+            } else {
+                assert!(has_dictionary("account"), "low-cardinality columns keep the dictionary");
+            }
         }
     }
 

@@ -77,8 +77,34 @@ pub fn read_object(
 }
 
 fn decompress(object: &str, compressed: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
+    // One decompression context per thread, reused: data stores hold one object per ledger
+    // (pubnet's layout), and a fresh context per object was a measurable part of reading them.
+    thread_local! {
+        static CONTEXT: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    CONTEXT.with(|context| {
+        let mut context = context.borrow_mut();
+        let context = match &mut *context {
+            Some(context) => context,
+            slot @ None => slot.insert(zstd::zstd_safe::DCtx::create()),
+        };
+        decompress_with(object, compressed, limit, context)
+    })
+}
+
+fn decompress_with(
+    object: &str,
+    compressed: &[u8],
+    limit: u64,
+    context: &mut zstd::zstd_safe::DCtx<'static>,
+) -> Result<Vec<u8>, DecodeError> {
     let zstd_err = |source| DecodeError::Zstd { object: object.to_owned(), source };
-    let decoder = zstd::stream::read::Decoder::with_buffer(compressed).map_err(zstd_err)?;
+    // A previous object that failed may have left the context mid-frame.
+    context
+        .reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+        .map_err(|code| zstd_err(std::io::Error::other(zstd::zstd_safe::get_error_name(code))))?;
+    let decoder = zstd::stream::read::Decoder::with_context(compressed, context);
     // The frame may not record its content size; grow as needed, never past the limit.
     let hint = zstd::zstd_safe::get_frame_content_size(compressed)
         .ok()
