@@ -96,10 +96,11 @@ impl Actor for AnalyticsActor {
                 fail::fail_point!("analytics:before", |_| Err(Box::new(crate::convert_actor::InjectedFault(
                     "analytics:before"
                 )) as ActorProcessingErr));
-                let Envelope { epoch, position, range, payload, credit } = envelope;
+                let Envelope { epoch, position, range, payload, credit, trace } = envelope;
                 let started = Instant::now();
                 let engine = state.engine.as_mut().expect("restored above");
-                let span = tracing::debug_span!("analytics", first = range.first(), last = range.last());
+                let span = tracing::info_span!("analytics", first = range.first(), last = range.last());
+                trace.adopt(&span);
                 let analytics = match span.in_scope(|| engine.ingest_range(range, &payload.tables)) {
                     Ok(output) => output,
                     Err(err) => {
@@ -109,10 +110,17 @@ impl Actor for AnalyticsActor {
                         return Err(err.into());
                     }
                 };
-                let snapshot = engine.snapshot();
-                state.args.stats.analytics.add_busy(started.elapsed());
+                let snapshot = span.in_scope(|| engine.snapshot());
+                let elapsed = started.elapsed();
+                state.args.stats.analytics.add_busy(elapsed);
+                state
+                    .args
+                    .stats
+                    .ledgers_analyzed
+                    .fetch_add(range.len(), std::sync::atomic::Ordering::Relaxed);
+                state.args.stats.metrics.observe(crate::metrics::LatencyStage::Analytics, elapsed);
                 let analyzed = AnalyzedBatch { converted: payload, analytics, snapshot };
-                let envelope = Envelope { epoch, position, range, payload: analyzed, credit };
+                let envelope = Envelope { epoch, position, range, payload: analyzed, credit, trace };
                 state.args.archive.cast(ArchiveMsg::Item(Item::Batch(envelope)))?;
             }
         }

@@ -8,8 +8,8 @@
 //! into `<table>/date=YYYY-MM-DD/` and fsync, then mark the commit published. A crash between
 //! (1) and (2) leaves staging files that recovery deletes; between (2) and (3), committed files
 //! that recovery publishes. Commits end only where a batch ends, because the analytics snapshot
-//! exists only there. When half the credits are held here the buffer is flushed, so a slow
-//! rotation never starves the fetcher and the next batches convert while this set encodes.
+//! exists only there. A batch's credit returns once it is buffered: the buffer is bounded by
+//! the rotation policy, and the next batches convert while a cut set encodes.
 //!
 //! On start and on a new stream epoch it recovers the archive to exactly the checkpoint.
 //! Input: `ArchiveWorkerMsg`. Output: `PipelineMsg::Finished` at the end of a bounded or
@@ -33,11 +33,11 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::analytics_actor::AnalyzedBatch;
 use crate::checkpoint_actor::{CheckpointMsg, CommitRefused};
-use crate::credit::Credit;
 use crate::envelope::{Epoch, Item};
 use crate::pipeline_supervisor::PipelineMsg;
 use crate::stage_supervisor::{StageMsg, StageSupervisor, StageWorker};
 use crate::stats::PipelineStats;
+use crate::telemetry::TraceContext;
 
 /// Where dead letters go, under the archive root.
 pub const DEAD_LETTER_DIR: &str = "_dead_letter";
@@ -70,14 +70,15 @@ pub struct ArchiveArgs {
     pub checkpoint: ActorRef<CheckpointMsg>,
     pub pipeline: ActorRef<PipelineMsg>,
     pub stats: Arc<PipelineStats>,
-    pub max_in_flight_batches: usize,
 }
 
-/// A batch buffered but not yet committed: its credit returns when it is.
+/// A batch buffered but not yet committed: the analytics snapshot a commit ending with it
+/// records.
 struct Held {
     range: LedgerRange,
     snapshot: Vec<u8>,
-    _credit: Credit,
+    /// The batch's trace: a commit that ends with this batch is a span of it.
+    trace: TraceContext,
 }
 
 pub struct ArchiveState {
@@ -173,6 +174,8 @@ impl Actor for ArchiveActor {
                     return Err(OutOfSequence { expected, got: range }.into());
                 }
                 let AnalyzedBatch { converted, analytics, snapshot } = envelope.payload;
+                let span = tracing::info_span!("archive", first = range.first(), last = range.last());
+                envelope.trace.adopt(&span);
                 let started = Instant::now();
                 let tables = &converted.tables;
                 let inputs = [
@@ -183,21 +186,33 @@ impl Actor for ArchiveActor {
                     (Table::Analytics(AnalyticsTable::PaymentVolume), &analytics.payment_volume),
                     (Table::Analytics(AnalyticsTable::HighValuePayments), &analytics.high_value_payments),
                 ];
-                let sets = state.buffer.push(range, &inputs, Instant::now())?;
+                let sets = span.in_scope(|| state.buffer.push(range, &inputs, Instant::now()))?;
                 state.args.stats.archive.add_busy(started.elapsed());
-                state.held.push_back(Held { range, snapshot, _credit: envelope.credit });
+                let trace = envelope.trace;
+                state.held.push_back(Held { range, snapshot, trace });
+                // Buffered: the batch's credit returns to the fetcher now. What the buffer
+                // holds is bounded by the rotation policy (bytes per table, ledgers, age), so
+                // memory stays flat, and a live tail of one-ledger batches still fills files
+                // up to `max_file_age` instead of cutting one every few ledgers.
+                drop(envelope.credit);
                 state.dead_letters.extend(converted.dead_letters);
-                for set in sets {
-                    stage(state, set).await?;
+                async {
+                    for set in sets {
+                        stage(state, set).await?;
+                    }
+                    // A set cut inside this batch (by size or ledger count) can only commit at
+                    // a batch end, where an analytics snapshot exists: cut the rest of the
+                    // batch too, so the commit happens now and staged files never pile up.
+                    if state.staged_through.is_some_and(|through| through < range.last())
+                        && let Some(set) = state.buffer.flush()
+                    {
+                        stage(state, set).await?;
+                    }
+                    Ok::<_, ActorProcessingErr>(())
                 }
-                // Half the credits are here: cut now. Waiting for all of them would make the
-                // fetcher wait for a commit forever; cutting at half leaves the other half to
-                // convert the next batches while this set is encoded (both cores stay busy).
-                if state.held.len() >= state.args.max_in_flight_batches.div_ceil(2)
-                    && let Some(set) = state.buffer.flush()
-                {
-                    stage(state, set).await?;
-                }
+                .instrument(span)
+                .await?;
+                state.args.stats.metrics.observe(crate::metrics::LatencyStage::Archive, started.elapsed());
                 commit_staged(state).await?;
             }
             Item::End(end) => {
@@ -271,7 +286,8 @@ async fn stage(state: &mut ArchiveState, set: FileSet) -> Result<(), ActorProces
 /// Steps 2 and 3 for everything staged, when it ends where a batch ends.
 async fn commit_staged(state: &mut ArchiveState) -> Result<(), ActorProcessingErr> {
     let Some(through) = state.staged_through else { return Ok(()) };
-    let Some(snapshot) = state.held.iter().find(|h| h.range.last() == through).map(|h| h.snapshot.clone())
+    let Some((snapshot, trace)) =
+        state.held.iter().find(|h| h.range.last() == through).map(|h| (h.snapshot.clone(), h.trace.clone()))
     else {
         return Ok(()); // mid-batch: wait for the rest of the batch
     };
@@ -279,15 +295,17 @@ async fn commit_staged(state: &mut ArchiveState) -> Result<(), ActorProcessingEr
         .high_water_mark
         .map_or_else(|| state.held.front().map_or(through, |h| h.range.first()), |mark| mark + 1);
     let range = LedgerRange::new(first, through)?;
-    commit_range(state, range, snapshot)
-        .instrument(tracing::info_span!("archive.commit", first, last = through))
-        .await
+    let span = tracing::info_span!("archive.commit", first, last = through, files = state.staged.len());
+    trace.adopt(&span);
+    let checkpoint_trace = TraceContext::of(&span);
+    commit_range(state, range, snapshot, checkpoint_trace).instrument(span).await
 }
 
 async fn commit_range(
     state: &mut ArchiveState,
     range: LedgerRange,
     snapshot: Vec<u8>,
+    trace: TraceContext,
 ) -> Result<(), ActorProcessingErr> {
     let through = range.last();
     fail::fail_point!("archive:before_commit", |_| Err(
@@ -299,7 +317,7 @@ async fn commit_range(
     let commit =
         Commit { stream: state.args.stream.clone(), range, files, analytics_state: snapshot, dead_letters };
     let epoch = state.epoch.unwrap_or_default();
-    match ractor::call!(state.args.checkpoint, CheckpointMsg::Commit, epoch, commit)? {
+    match ractor::call!(state.args.checkpoint, CheckpointMsg::Commit, epoch, commit, trace)? {
         Ok(ack) => debug!(commits = ack.commits, "committed"),
         Err(CommitRefused::Stale { got, current }) => {
             // A rewind happened meanwhile: this worker's state is discarded with its epoch.
@@ -314,6 +332,8 @@ async fn commit_range(
     let archive = state.args.archive.clone();
     let staged = std::mem::take(&mut state.staged);
     let published = staged.len() as u64;
+    let per_table: Vec<(&'static str, u64)> = staged.iter().map(|f| (f.key.table.name(), f.rows)).collect();
+    let bytes: u64 = staged.iter().map(|f| f.bytes).sum();
     tokio::task::spawn_blocking(move || -> Result<(), ArchiveError> {
         for file in &staged {
             archive.publish(file)?;
@@ -327,6 +347,7 @@ async fn commit_range(
     stats.ledgers_committed.fetch_add(range.len(), Ordering::Relaxed);
     stats.rows_committed.fetch_add(state.staged_rows, Ordering::Relaxed);
     stats.files_published.fetch_add(published, Ordering::Relaxed);
+    stats.add_archived(per_table, bytes);
     stats.commits.fetch_add(1, Ordering::Relaxed);
     stats.checkpoint_ledger.store(through, Ordering::Relaxed);
     state.staged_rows = 0;

@@ -31,7 +31,8 @@ pub enum CheckpointMsg {
     /// The stream moved to `epoch` (a rewind): commits of older epochs are refused from now on.
     SetEpoch(Epoch, RpcReplyPort<()>),
     /// Step 2 of design §3; the reply is sent only after sled `flush` returns.
-    Commit(Epoch, Commit, RpcReplyPort<Result<CommitAck, CommitRefused>>),
+    /// The trace context is the `archive.commit` span's: `checkpoint.commit` is its child.
+    Commit(Epoch, Commit, crate::telemetry::TraceContext, RpcReplyPort<Result<CommitAck, CommitRefused>>),
     /// Step 3 done: the last commit's files are published.
     MarkPublished(RpcReplyPort<Result<(), CheckpointError>>),
 }
@@ -80,7 +81,7 @@ impl Actor for CheckpointActor {
                 state.epoch = state.epoch.max(epoch);
                 let _ = reply.send(());
             }
-            CheckpointMsg::Commit(epoch, commit, reply) => {
+            CheckpointMsg::Commit(epoch, commit, trace, reply) => {
                 if epoch != state.epoch {
                     let _ = reply.send(Err(CommitRefused::Stale { got: epoch, current: state.epoch }));
                     return Ok(());
@@ -88,15 +89,19 @@ impl Actor for CheckpointActor {
                 let span = tracing::info_span!(
                     "checkpoint.commit",
                     first = commit.range.first(),
-                    last = commit.range.last()
+                    last = commit.range.last(),
+                    files = commit.files.len()
                 );
+                trace.adopt(&span);
                 let started = Instant::now();
                 let store = state.store.clone();
                 let result = blocking(move || span.in_scope(|| store.commit(commit))).await?;
+                let elapsed = started.elapsed();
                 state
                     .stats
                     .commit_ns
-                    .fetch_add(started.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(elapsed.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+                state.stats.metrics.observe(crate::metrics::LatencyStage::Checkpoint, elapsed);
                 let _ = reply.send(result.map_err(CommitRefused::from));
             }
             CheckpointMsg::MarkPublished(reply) => {

@@ -72,8 +72,16 @@ impl Actor for ConvertActor {
         fail::fail_point!("convert:before", |_| Err(
             Box::new(InjectedFault("convert:before")) as ActorProcessingErr
         ));
-        let Envelope { epoch, position, range, payload, credit } = envelope;
-        let span = tracing::debug_span!("convert", first = range.first(), last = range.last());
+        let Envelope { epoch, position, range, payload, credit, trace } = envelope;
+        let span = tracing::info_span!(
+            "convert",
+            first = range.first(),
+            last = range.last(),
+            worker = state.args.index,
+            rows = tracing::field::Empty
+        );
+        trace.adopt(&span);
+        let recorded = span.clone();
         let (limits, on_corrupt) = (state.args.limits, state.args.on_corrupt);
         let mut builder =
             state.builder.take().unwrap_or_else(|| TableBuilder::new(state.args.options.clone()));
@@ -86,9 +94,13 @@ impl Actor for ConvertActor {
         state.builder = Some(builder);
         let converted: ConvertedBatch = converted?;
         let state = &mut state.args;
-        state.stats.convert.add_busy(started.elapsed());
+        let elapsed = started.elapsed();
+        recorded.record("rows", converted.tables.total_rows());
+        state.stats.convert.add_busy(elapsed);
+        state.stats.metrics.observe(crate::metrics::LatencyStage::Convert, elapsed);
+        state.stats.ledgers_converted.fetch_add(range.len(), std::sync::atomic::Ordering::Relaxed);
         state.stats.xdr_bytes.fetch_add(converted.xdr_bytes as u64, std::sync::atomic::Ordering::Relaxed);
-        let envelope = Envelope { epoch, position, range, payload: converted, credit };
+        let envelope = Envelope { epoch, position, range, payload: converted, credit, trace };
         state.supervisor.cast(ConvertMsg::Converted(state.index, envelope))?;
         Ok(())
     }

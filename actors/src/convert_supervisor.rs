@@ -54,6 +54,9 @@ pub struct ConvertSupervisorState {
     reorder: BTreeMap<u64, Item<ConvertedBatch>>,
     next_out: u64,
     epoch: Epoch,
+    /// After a worker failed in epoch `e`, nothing of `e` may pass: the rewind replays it, and
+    /// holding it would hold its credits, which the replay needs (a deadlock).
+    epoch_floor: Epoch,
     supervision: Supervision,
     analytics: ActorRef<AnalyticsMsg>,
     pipeline: ActorRef<PipelineMsg>,
@@ -79,6 +82,7 @@ impl Actor for ConvertSupervisor {
             reorder: BTreeMap::new(),
             next_out: 0,
             epoch: 0,
+            epoch_floor: 0,
             supervision: args.supervision,
             analytics: args.analytics,
             pipeline: args.pipeline,
@@ -111,7 +115,7 @@ impl Actor for ConvertSupervisor {
                 if state.workers.get(index).is_some_and(Option::is_some) {
                     state.idle.push_back(index);
                 }
-                if envelope.epoch == state.epoch {
+                if envelope.epoch == state.epoch && envelope.epoch >= state.epoch_floor {
                     state.supervision.on_success();
                     state.reorder.insert(envelope.position, Item::Batch(envelope));
                 }
@@ -138,6 +142,11 @@ impl Actor for ConvertSupervisor {
         let Some(index) = state.index_of(&cell) else { return Ok(()) };
         state.workers[index] = None;
         state.idle.retain(|&i| i != index);
+        // The failed batch is gone, so nothing after it can be emitted in order: release
+        // everything of this epoch now (their credits let the rewind's fetcher start).
+        state.epoch_floor = state.epoch + 1;
+        state.queue.clear();
+        state.reorder.clear();
         match state.supervision.on_failure(&err) {
             Decision::Restart { after, .. } => {
                 myself.send_after(after, move || ConvertMsg::Respawn(index));
@@ -170,7 +179,7 @@ async fn spawn_worker(
 impl ConvertSupervisorState {
     /// Drops items of older epochs; a newer epoch resets the stage.
     fn admit(&mut self, epoch: Epoch) -> bool {
-        if epoch < self.epoch {
+        if epoch < self.epoch || epoch < self.epoch_floor {
             return false;
         }
         if epoch > self.epoch {
@@ -191,7 +200,11 @@ impl ConvertSupervisorState {
             let Some(index) = self.idle.pop_front() else { break };
             let Some(worker) = self.workers[index].clone() else { continue };
             let envelope = self.queue.pop_front().expect("checked non-empty");
-            worker.cast(ConvertWorkerMsg::Convert(envelope))?;
+            if worker.cast(ConvertWorkerMsg::Convert(envelope)).is_err() {
+                // The worker is stopping (its failure is on the way): the batch is dropped
+                // with its credit, and the rewind after the restart replays it.
+                tracing::debug!(index, "batch for a stopping convert worker dropped");
+            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 use ledgerflow::range::LedgerRange;
 
 use crate::credit::Credit;
+use crate::telemetry::TraceContext;
 
 /// A stream incarnation: bumped on every rewind.
 pub type Epoch = u64;
@@ -23,6 +24,9 @@ pub struct Envelope<T> {
     pub range: LedgerRange,
     pub payload: T,
     pub credit: Credit,
+    /// The W3C context of the batch's root span (opened by the fetcher): every stage opens its
+    /// span as a child of it, so a batch is one trace across actors.
+    pub trace: TraceContext,
 }
 
 /// The end of a bounded stream (or of a drained one): every ledger before `next` has been sent.

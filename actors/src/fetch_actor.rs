@@ -18,6 +18,7 @@ use crate::credit::Credits;
 use crate::envelope::{EndOfStream, Envelope, Epoch, Item};
 use crate::source_supervisor::SourceMsg;
 use crate::stats::PipelineStats;
+use crate::telemetry::TraceContext;
 
 pub enum FetchMsg {
     /// Read and send the next batch (sent to itself; one in the mailbox at a time).
@@ -28,6 +29,8 @@ pub enum FetchMsg {
 
 pub struct FetchArgs {
     pub source: Box<dyn LedgerSource>,
+    /// The stream's id, for the root span of each batch's trace.
+    pub stream: ledgerflow::checkpoint::StreamId,
     pub epoch: Epoch,
     /// First ledger to read.
     pub next: u32,
@@ -96,23 +99,59 @@ async fn pump(myself: &ActorRef<FetchMsg>, state: &mut FetchState) -> Result<(),
         (args.next, args.last, args.batch_ledgers, args.max_batch_bytes);
     // The source moves onto a blocking thread for the read and comes back with the result.
     let mut source = std::mem::replace(&mut args.source, Box::new(Exhausted));
-    let (source, read) = tokio::task::spawn_blocking(move || {
+    let (source, read, tip) = tokio::task::spawn_blocking(move || {
         let read = source.read(next, last, max_ledgers, max_bytes);
-        (source, read)
+        let tip = source.tip();
+        (source, read, tip)
     })
     .await?;
     args.source = source;
-    args.stats.source.add_busy(started.elapsed());
-    match read? {
+    let elapsed = started.elapsed();
+    args.stats.source.add_busy(elapsed);
+    if let Some(tip) = tip {
+        args.stats.source_tip.store(tip, Ordering::Relaxed);
+    }
+    let read = match read {
+        Ok(read) => read,
+        Err(err) => {
+            // Its supervisor's `supervision` span records what happens next.
+            tracing::warn!(next, error = %err, "source read failed");
+            return Err(err.into());
+        }
+    };
+    args.stats.caught_up.store(!matches!(read, SourceRead::Batch(_)), Ordering::Relaxed);
+    match read {
         SourceRead::Batch(batch) => {
             let range = batch.range;
             let bytes = batch.bytes();
+            // The root span of the batch's trace (design §6), opened once a read yields a
+            // batch (polls that find nothing make no trace); the read's time is an attribute.
+            let root = tracing::info_span!(
+                parent: None,
+                "batch",
+                stream_id = %args.stream,
+                epoch = args.epoch,
+                first = range.first(),
+                last = range.last(),
+                ledgers = range.len(),
+                bytes,
+                fetch_ms = elapsed.as_secs_f64() * 1000.0,
+            );
+            args.stats.metrics.observe(crate::metrics::LatencyStage::Fetch, elapsed);
             let credit = args.credits.bytes(batch_credit, bytes).await;
             debug!(first = range.first(), last = range.last(), bytes, "fetched");
             args.stats.ledgers_fetched.fetch_add(range.len(), Ordering::Relaxed);
+            args.stats.source_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
             args.stats.source_ledger.store(range.last(), Ordering::Relaxed);
-            let envelope =
-                Envelope { epoch: args.epoch, position: state.position, range, payload: batch, credit };
+            let trace = TraceContext::of(&root);
+            let envelope = Envelope {
+                epoch: args.epoch,
+                position: state.position,
+                range,
+                payload: batch,
+                credit,
+                trace,
+            };
             state.position += 1;
             args.convert.cast(ConvertMsg::Item(Item::Batch(envelope)))?;
             args.supervisor.cast(SourceMsg::Progress)?;

@@ -24,13 +24,17 @@ pub mod convert_actor;
 pub mod convert_supervisor;
 pub mod credit;
 pub mod envelope;
+pub mod failpoints;
 pub mod fetch_actor;
+pub mod http;
+pub mod metrics;
 pub mod pipeline_supervisor;
 pub mod service;
 pub mod source_supervisor;
 pub mod stage_supervisor;
 pub mod stats;
 pub mod supervision;
+pub mod telemetry;
 
 pub use pipeline_supervisor::RunOutcome;
 pub use service::{RunControl, RunHandle, ServiceError, StreamPlan, start};

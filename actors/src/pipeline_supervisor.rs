@@ -68,6 +68,8 @@ pub struct PipelineState {
     source: ActorRef<SourceMsg>,
     stats: Arc<PipelineStats>,
     outcome: Option<oneshot::Sender<RunOutcome>>,
+    /// The children, by actor id, to name them in errors.
+    children: Vec<(ractor::ActorId, &'static str)>,
 }
 
 pub struct PipelineSupervisor;
@@ -101,13 +103,13 @@ impl Actor for PipelineSupervisor {
             config.pipeline.max_in_flight_batches as usize,
             config.pipeline.max_in_flight_bytes as usize,
         );
+        let _ = stats.credits.set(credits.clone());
         let archive_args = {
             let (checkpoint, pipeline, stats) = (checkpoint.clone(), myself.clone(), stats.clone());
             let archive = ledgerflow::archive::Archive::from_config(&config.archive)?;
             let rotation = config.archive.rotation_policy();
             let root = config.archive.root.clone();
             let stream = plan.stream.clone();
-            let max_in_flight_batches = credits.max_batches();
             move || ArchiveArgs {
                 archive: archive.clone(),
                 root: root.clone(),
@@ -116,7 +118,6 @@ impl Actor for PipelineSupervisor {
                 checkpoint: checkpoint.clone(),
                 pipeline: pipeline.clone(),
                 stats: stats.clone(),
-                max_in_flight_batches,
             }
         };
         let (archive, _) = Actor::spawn_linked(
@@ -124,6 +125,10 @@ impl Actor for PipelineSupervisor {
             ArchiveSupervisor::default(),
             StageSupervisorArgs {
                 worker_args: Box::new(archive_args),
+                progress: {
+                    let stats = stats.clone();
+                    Box::new(move || stats.ledgers_committed.load(Ordering::Relaxed))
+                },
                 supervision: supervision(Stage::Archive, &config.resilience.archive)?,
                 pipeline: myself.clone(),
             },
@@ -147,6 +152,10 @@ impl Actor for PipelineSupervisor {
             AnalyticsSupervisor::default(),
             StageSupervisorArgs {
                 worker_args: Box::new(analytics_args),
+                progress: {
+                    let stats = stats.clone();
+                    Box::new(move || stats.ledgers_analyzed.load(Ordering::Relaxed))
+                },
                 supervision: supervision(Stage::Analytics, &config.resilience.analytics)?,
                 pipeline: myself.clone(),
             },
@@ -154,6 +163,7 @@ impl Actor for PipelineSupervisor {
         )
         .await?;
         let analytics: ActorRef<AnalyticsMsg> = analytics;
+        let analytics_id = analytics.get_id();
 
         let (convert, _) = Actor::spawn_linked(
             None,
@@ -173,12 +183,14 @@ impl Actor for PipelineSupervisor {
             cell.clone(),
         )
         .await?;
+        let convert_id = convert.get_id();
 
         let (source, _) = Actor::spawn_linked(
             None,
             SourceSupervisor,
             SourceSupervisorArgs {
                 factory: plan.source.clone(),
+                stream: plan.stream.clone(),
                 last: plan.to,
                 follow: plan.follow,
                 poll_interval: plan.poll_interval,
@@ -194,7 +206,15 @@ impl Actor for PipelineSupervisor {
         )
         .await?;
 
+        let children = vec![
+            (checkpoint.get_id(), "checkpoint actor"),
+            (archive.get_id(), "archive supervisor"),
+            (analytics_id, "analytics supervisor"),
+            (convert_id, "convert supervisor"),
+            (source.get_id(), "source supervisor"),
+        ];
         let mut state = PipelineState {
+            children,
             stream: plan.stream.clone(),
             from: plan.from,
             epoch: 0,
@@ -260,11 +280,11 @@ impl Actor for PipelineSupervisor {
         // cannot go on safely.
         match event {
             SupervisionEvent::ActorFailed(cell, err) => {
-                let name = cell.get_name().unwrap_or_default();
+                let name = state.name_of(&cell);
                 finish(&myself, state, RunOutcome::Failed(format!("{name} failed: {err}"))).await;
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) if state.outcome.is_some() => {
-                let name = cell.get_name().unwrap_or_default();
+                let name = state.name_of(&cell);
                 finish(
                     &myself,
                     state,
@@ -286,6 +306,16 @@ impl Actor for PipelineSupervisor {
             let _ = outcome.send(RunOutcome::Failed("the pipeline stopped".into()));
         }
         Ok(())
+    }
+}
+
+impl PipelineState {
+    fn name_of(&self, cell: &ractor::ActorCell) -> String {
+        let id = cell.get_id();
+        self.children.iter().find(|(child, _)| *child == id).map_or_else(
+            || cell.get_name().unwrap_or_else(|| format!("actor {id}")),
+            |(_, name)| (*name).to_owned(),
+        )
     }
 }
 

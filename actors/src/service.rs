@@ -114,7 +114,7 @@ pub async fn start(plan: StreamPlan) -> Result<RunHandle, ServiceError> {
     let store = tokio::task::spawn_blocking(move || open_store(&path))
         .await
         .map_err(|e| ServiceError::Spawn(e.to_string()))??;
-    let stats = Arc::new(PipelineStats::default());
+    let stats = Arc::new(PipelineStats::new(plan.stream.as_str()));
     let (sender, outcome) = oneshot::channel();
     let args =
         PipelineArgs { plan: plan.clone(), store: Arc::new(store), stats: stats.clone(), outcome: sender };

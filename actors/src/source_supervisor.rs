@@ -37,6 +37,7 @@ pub enum SourceMsg {
 
 pub struct SourceSupervisorArgs {
     pub factory: SourceFactory,
+    pub stream: ledgerflow::checkpoint::StreamId,
     pub last: Option<u32>,
     pub follow: bool,
     pub poll_interval: Duration,
@@ -91,6 +92,7 @@ impl Actor for SourceSupervisor {
                 };
                 let args = FetchArgs {
                     source,
+                    stream: state.args.stream.clone(),
                     epoch,
                     next,
                     last: state.args.last,

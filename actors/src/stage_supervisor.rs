@@ -34,6 +34,10 @@ pub enum StageMsg<T> {
 pub struct StageSupervisorArgs<W: StageWorker> {
     /// Builds the worker's arguments, at start and at every restart.
     pub worker_args: Box<dyn Fn() -> W::Arguments + Send + Sync>,
+    /// The stage's progress (ledgers it finished: analyzed, committed), which only grows. The
+    /// breaker and the retry budget count a restart as recovered only once this moves: a
+    /// worker that is handed batches but fails on each is not making progress.
+    pub progress: Box<dyn Fn() -> u64 + Send + Sync>,
     pub supervision: Supervision,
     pub pipeline: ActorRef<PipelineMsg>,
 }
@@ -46,6 +50,8 @@ pub struct StageSupervisorState<W: StageWorker> {
     /// Items of older epochs are dropped: after a failure in epoch `e` only the rewind's
     /// epoch may reach the restarted worker (an item of `e` would not follow its checkpoint).
     epoch_floor: Epoch,
+    /// `progress` when last seen.
+    progress_seen: u64,
 }
 
 pub struct StageSupervisor<W>(PhantomData<fn() -> W>);
@@ -66,7 +72,8 @@ impl<W: StageWorker> Actor for StageSupervisor<W> {
         myself: ActorRef<Self::Msg>,
         args: StageSupervisorArgs<W>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut state = StageSupervisorState { args, worker: None, epoch: 0, epoch_floor: 0 };
+        let progress_seen = (args.progress)();
+        let mut state = StageSupervisorState { args, worker: None, epoch: 0, epoch_floor: 0, progress_seen };
         spawn_worker(&myself, &mut state).await?;
         Ok(state)
     }
@@ -83,11 +90,17 @@ impl<W: StageWorker> Actor for StageSupervisor<W> {
                 if item.epoch() < state.epoch_floor {
                     return Ok(());
                 }
-                if let Some(worker) = &state.worker {
-                    if matches!(item, Item::Batch(_)) {
-                        state.args.supervision.on_success();
-                    }
-                    worker.send_message(W::deliver(item))?;
+                let progress = (state.args.progress)();
+                if progress > state.progress_seen {
+                    state.progress_seen = progress;
+                    state.args.supervision.on_success();
+                }
+                if let Some(worker) = &state.worker
+                    && worker.send_message(W::deliver(item)).is_err()
+                {
+                    // The worker is stopping (its failure is on the way): the item is dropped
+                    // with its credit, and the rewind after the restart replays it.
+                    tracing::debug!(stage = W::STAGE, "item for a stopping worker dropped");
                 }
             }
             StageMsg::Respawn => {

@@ -2,8 +2,9 @@
 //! end-to-end bench's per-stage time breakdown). Atomics only: updating them never blocks a
 //! stage.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ledgerflow::resilience::BreakerState;
@@ -37,6 +38,8 @@ pub struct StageStats {
     /// Nanoseconds spent working (not waiting), summed over workers.
     pub busy_ns: AtomicU64,
     pub restarts: AtomicU64,
+    /// Restarts scheduled after a failure (a restart may still be pending).
+    pub retries: AtomicU64,
     pub failures: AtomicU64,
     /// 0 closed, 1 open, 2 half-open.
     pub breaker: AtomicU8,
@@ -68,6 +71,8 @@ impl StageStats {
 #[derive(Debug)]
 pub struct PipelineStats {
     pub started: Instant,
+    /// The stream's Prometheus recorder and latency histograms.
+    pub metrics: crate::metrics::Metrics,
     pub source: StageStats,
     pub convert: StageStats,
     pub analytics: StageStats,
@@ -75,7 +80,20 @@ pub struct PipelineStats {
     /// Time in the checkpoint commit (sled transaction + flush), and in fsync'd publishing.
     pub commit_ns: AtomicU64,
     pub ledgers_fetched: AtomicU64,
+    pub ledgers_converted: AtomicU64,
+    /// Ledgers through the analytics engine (replays count again).
+    pub ledgers_analyzed: AtomicU64,
     pub xdr_bytes: AtomicU64,
+    /// Raw bytes read from the source (still compressed for a data store).
+    pub source_bytes: AtomicU64,
+    /// Parquet bytes committed.
+    pub bytes_archived: AtomicU64,
+    /// Rows committed per table.
+    pub rows_archived: Mutex<BTreeMap<&'static str, u64>>,
+    /// Last ledger the source knows of (0: unknown), for the lag.
+    pub source_tip: AtomicU32,
+    /// The source had nothing newer at its last read (a live tail that caught up).
+    pub caught_up: AtomicBool,
     pub ledgers_committed: AtomicU64,
     pub rows_committed: AtomicU64,
     pub files_published: AtomicU64,
@@ -86,22 +104,38 @@ pub struct PipelineStats {
     pub checkpoint_ledger: AtomicU32,
     /// Highest ledger handed out by the source.
     pub source_ledger: AtomicU32,
-    pub in_flight_batches: AtomicU64,
-    pub in_flight_bytes: AtomicU64,
+    /// The fetcher's credits, once the tree is up (for the in-flight gauges).
+    pub credits: std::sync::OnceLock<crate::credit::Credits>,
     pub last_error: Mutex<Option<String>>,
 }
 
 impl Default for PipelineStats {
     fn default() -> Self {
+        PipelineStats::new("default")
+    }
+}
+
+impl PipelineStats {
+    /// Counters of the stream `stream` (the label of its metrics).
+    pub fn new(stream: &str) -> Self {
         PipelineStats {
             started: Instant::now(),
+            metrics: crate::metrics::Metrics::new(stream),
             source: StageStats::default(),
             convert: StageStats::default(),
             analytics: StageStats::default(),
             archive: StageStats::default(),
             commit_ns: AtomicU64::new(0),
             ledgers_fetched: AtomicU64::new(0),
+            ledgers_converted: AtomicU64::new(0),
+            ledgers_analyzed: AtomicU64::new(0),
             xdr_bytes: AtomicU64::new(0),
+            source_bytes: AtomicU64::new(0),
+            bytes_archived: AtomicU64::new(0),
+            // Every table from the start, so each series exists (at 0) before the first commit.
+            rows_archived: Mutex::new(ledgerflow::tables::Table::ALL.iter().map(|t| (t.name(), 0)).collect()),
+            source_tip: AtomicU32::new(0),
+            caught_up: AtomicBool::new(false),
             ledgers_committed: AtomicU64::new(0),
             rows_committed: AtomicU64::new(0),
             files_published: AtomicU64::new(0),
@@ -110,14 +144,26 @@ impl Default for PipelineStats {
             rewinds: AtomicU64::new(0),
             checkpoint_ledger: AtomicU32::new(0),
             source_ledger: AtomicU32::new(0),
-            in_flight_batches: AtomicU64::new(0),
-            in_flight_bytes: AtomicU64::new(0),
+            credits: std::sync::OnceLock::new(),
             last_error: Mutex::new(None),
         }
     }
-}
 
-impl PipelineStats {
+    /// Adds a commit's rows per table and Parquet bytes.
+    pub fn add_archived(&self, rows: impl IntoIterator<Item = (&'static str, u64)>, bytes: u64) {
+        self.bytes_archived.fetch_add(bytes, Ordering::Relaxed);
+        if let Ok(mut tables) = self.rows_archived.lock() {
+            for (table, count) in rows {
+                *tables.entry(table).or_default() += count;
+            }
+        }
+    }
+
+    /// Every breaker closed.
+    pub fn breakers_closed(&self) -> bool {
+        Stage::ALL.iter().all(|&stage| self.stage(stage).breaker.load(Ordering::Relaxed) == 0)
+    }
+
     pub fn stage(&self, stage: Stage) -> &StageStats {
         match stage {
             Stage::Source => &self.source,
@@ -132,7 +178,17 @@ impl PipelineStats {
         StatsSnapshot {
             elapsed_secs: self.started.elapsed().as_secs_f64(),
             ledgers_fetched: load(&self.ledgers_fetched),
+            ledgers_converted: load(&self.ledgers_converted),
             ledgers_committed: load(&self.ledgers_committed),
+            source_bytes: load(&self.source_bytes),
+            bytes_archived: load(&self.bytes_archived),
+            rows_archived: self.rows_archived.lock().map(|t| t.clone()).unwrap_or_default(),
+            source_lag_ledgers: {
+                let known =
+                    self.source_tip.load(Ordering::Relaxed).max(self.source_ledger.load(Ordering::Relaxed));
+                known.saturating_sub(self.checkpoint_ledger.load(Ordering::Relaxed))
+            },
+            caught_up: self.caught_up.load(Ordering::Relaxed),
             rows_committed: load(&self.rows_committed),
             xdr_bytes: load(&self.xdr_bytes),
             files_published: load(&self.files_published),
@@ -141,8 +197,8 @@ impl PipelineStats {
             rewinds: load(&self.rewinds),
             checkpoint_ledger: self.checkpoint_ledger.load(Ordering::Relaxed),
             source_ledger: self.source_ledger.load(Ordering::Relaxed),
-            in_flight_batches: load(&self.in_flight_batches),
-            in_flight_bytes: load(&self.in_flight_bytes),
+            in_flight_batches: self.credits.get().map_or(0, |c| c.batches_in_flight() as u64),
+            in_flight_bytes: self.credits.get().map_or(0, |c| c.bytes_in_flight() as u64),
             commit_secs: load(&self.commit_ns) as f64 / 1e9,
             stages: Stage::ALL
                 .iter()
@@ -152,6 +208,7 @@ impl PipelineStats {
                         stage,
                         busy_secs: load(&s.busy_ns) as f64 / 1e9,
                         restarts: load(&s.restarts),
+                        retries: load(&s.retries),
                         failures: load(&s.failures),
                         breaker: s.breaker_state(),
                     }
@@ -167,7 +224,14 @@ impl PipelineStats {
 pub struct StatsSnapshot {
     pub elapsed_secs: f64,
     pub ledgers_fetched: u64,
+    pub ledgers_converted: u64,
     pub ledgers_committed: u64,
+    pub source_bytes: u64,
+    pub bytes_archived: u64,
+    pub rows_archived: BTreeMap<&'static str, u64>,
+    /// The source's last known ledger minus the last committed one.
+    pub source_lag_ledgers: u32,
+    pub caught_up: bool,
     pub rows_committed: u64,
     pub xdr_bytes: u64,
     pub files_published: u64,
@@ -188,6 +252,7 @@ pub struct StageSnapshot {
     pub stage: Stage,
     pub busy_secs: f64,
     pub restarts: u64,
+    pub retries: u64,
     pub failures: u64,
     pub breaker: &'static str,
 }

@@ -31,6 +31,8 @@ pub struct Supervision {
     breaker: CircuitBreaker,
     backoff: backoff::ExponentialBackoff,
     stats: Arc<PipelineStats>,
+    /// Failures since the last success (the attempt number of the next restart).
+    consecutive_failures: u32,
 }
 
 impl Supervision {
@@ -40,7 +42,13 @@ impl Supervision {
         breaker: &BreakerConfig,
         stats: Arc<PipelineStats>,
     ) -> Result<Self, ActorProcessingErr> {
-        Ok(Supervision { stage, breaker: CircuitBreaker::new(breaker)?, backoff: retry.backoff(), stats })
+        Ok(Supervision {
+            stage,
+            breaker: CircuitBreaker::new(breaker)?,
+            backoff: retry.backoff(),
+            stats,
+            consecutive_failures: 0,
+        })
     }
 
     pub fn state(&self) -> BreakerState {
@@ -52,8 +60,32 @@ impl Supervision {
     pub fn on_failure(&mut self, err: &ActorProcessingErr) -> Decision {
         let now = Instant::now();
         let stage = self.stage.name();
-        let stats = self.stats.stage(self.stage);
-        stats.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let all = self.stats.clone();
+        let stats = all.stage(self.stage);
+        let failures = stats.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        self.consecutive_failures += 1;
+        // The failed worker's batch trace is gone with it: the decision is a trace of its own,
+        // whose events (restart, breaker, escalation) carry the attempt and where the stream
+        // resumes.
+        let resume_after = self.stats.checkpoint_ledger.load(std::sync::atomic::Ordering::Relaxed);
+        let span = tracing::info_span!(
+            parent: None,
+            "supervision",
+            stage,
+            attempt = self.consecutive_failures,
+            failures,
+            resume_after_ledger = resume_after,
+        );
+        let _entered = span.enter();
+        let decision = self.decide(err, now);
+        if matches!(decision, Decision::Restart { .. }) {
+            stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        decision
+    }
+
+    fn decide(&mut self, err: &ActorProcessingErr, now: Instant) -> Decision {
+        let stage = self.stage.name();
         let class = FailureClass::of(err.as_ref()).unwrap_or(FailureClass::Transient);
         if class == FailureClass::Permanent {
             error!(stage, error = %err, "worker failed permanently, stopping the stream");
@@ -94,12 +126,16 @@ impl Supervision {
         }
         if self.breaker.state() == BreakerState::Closed {
             self.backoff.reset();
+            self.consecutive_failures = 0;
         }
     }
 
     fn log_transition(&self, transition: Transition) {
         self.stats.stage(self.stage).set_breaker(transition.to);
         let stage = self.stage.name();
+        // A child of the supervision span when a failure caused it, else a trace of its own.
+        let span = tracing::info_span!("breaker", stage, from = %transition.from, to = %transition.to);
+        let _entered = span.enter();
         match transition.to {
             BreakerState::Closed => {
                 info!(stage, from = %transition.from, to = %transition.to, "breaker closed")

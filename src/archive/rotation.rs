@@ -54,7 +54,7 @@ pub struct RotationPolicy {
 impl Default for RotationPolicy {
     fn default() -> Self {
         RotationPolicy {
-            max_file_bytes: 128 * 1024 * 1024,
+            max_file_bytes: 32 * 1024 * 1024,
             // About one day of ledgers at 5 s each; the date boundary usually cuts first.
             max_ledgers_per_file: 17_280,
             max_file_age: Duration::from_secs(600),

@@ -27,8 +27,9 @@ mod tests;
 
 pub use providers::{ENV_PREFIX, ENV_SEPARATOR, EnvOverrides};
 pub use sections::{
-    CheckpointConfig, ConvertConfig, LogFormat, OnCorrupt, PipelineConfig, ProgressMode, ResilienceConfig,
-    ServiceConfig, SourceConfig, SourceKind, StreamConfig, SupervisorConfig,
+    CheckpointConfig, ConvertConfig, FaultInjectionConfig, LogFormat, OnCorrupt, OtlpProtocol,
+    PipelineConfig, ProgressMode, ResilienceConfig, ServiceConfig, SourceConfig, SourceKind, StreamConfig,
+    SupervisorConfig, TelemetryConfig,
 };
 
 use std::fmt;
@@ -173,8 +174,12 @@ pub struct Config {
     pub analytics: AnalyticsConfig,
     /// `[resilience.*]`: restart delays and circuit breakers, per supervisor.
     pub resilience: ResilienceConfig,
-    /// `[service]`: shutdown, progress and logs.
+    /// `[service]`: shutdown, progress, logs and the HTTP listener.
     pub service: ServiceConfig,
+    /// `[telemetry]`: OTLP trace export.
+    pub telemetry: TelemetryConfig,
+    /// `[fault_injection]`: failpoints for chaos experiments.
+    pub fault_injection: FaultInjectionConfig,
 }
 
 impl Default for Config {
@@ -193,6 +198,8 @@ impl Default for Config {
             analytics: AnalyticsConfig::default(),
             resilience: ResilienceConfig::default(),
             service: ServiceConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            fault_injection: FaultInjectionConfig::default(),
         }
     }
 }
@@ -245,6 +252,8 @@ impl Config {
         self.analytics.validate().map_err(|error| error.in_section("analytics"))?;
         self.resilience.validate()?;
         self.service.validate()?;
+        self.telemetry.validate()?;
+        self.fault_injection.validate(self.service.http_addr)?;
         Ok(())
     }
 

@@ -408,6 +408,10 @@ pub struct ServiceConfig {
     /// "error", "off") and/or `target=level` directives, comma-separated, e.g.
     /// "warn,ledgerflow=debug".
     pub log_level: String,
+    /// Address of the HTTP listener serving `/metrics`, `/health`, `/ready`, `/status` (and
+    /// the failpoint admin endpoint when enabled), e.g. "127.0.0.1:9477". Unset: no listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServiceConfig {
@@ -418,6 +422,7 @@ impl Default for ServiceConfig {
             log_interval_ms: 10_000,
             log_format: LogFormat::Human,
             log_level: "info".to_owned(),
+            http_addr: None,
         }
     }
 }
@@ -441,6 +446,137 @@ impl ServiceConfig {
                 "comma-separated EnvFilter directives: a level (trace, debug, info, warn, error, off) \
                  or target=level, e.g. \"warn,ledgerflow=debug\"",
             ));
+        }
+        Ok(())
+    }
+}
+
+/// Wire protocol of the OTLP trace exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC, usually port 4317.
+    #[default]
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies, usually port 4318 (`/v1/traces` is appended).
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+impl OtlpProtocol {
+    /// The value `OTEL_EXPORTER_OTLP_PROTOCOL` uses for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// Parses `OTEL_EXPORTER_OTLP_PROTOCOL`'s values.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "grpc" => Some(OtlpProtocol::Grpc),
+            "http/protobuf" => Some(OtlpProtocol::HttpProtobuf),
+            _ => None,
+        }
+    }
+}
+
+/// `[telemetry]`: trace export over OTLP (to Jaeger, an OpenTelemetry collector, ...). The
+/// standard `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL` and
+/// `OTEL_SERVICE_NAME` variables override these keys; `OTEL_TRACES_SAMPLER` and
+/// `OTEL_TRACES_SAMPLER_ARG` choose the sampler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Collector endpoint, e.g. "http://localhost:4317" (gRPC) or "http://localhost:4318"
+    /// (HTTP). Unset (and no `OTEL_EXPORTER_OTLP_ENDPOINT`): traces are not exported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// "grpc" or "http/protobuf".
+    pub otlp_protocol: OtlpProtocol,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// How long to wait for the exporter to flush at shutdown, in milliseconds. 1 or more.
+    pub flush_timeout_ms: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            otlp_protocol: OtlpProtocol::Grpc,
+            service_name: "ledgerflow".to_owned(),
+            flush_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl TelemetryConfig {
+    pub fn flush_timeout(&self) -> Duration {
+        Duration::from_millis(self.flush_timeout_ms)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("telemetry.flush_timeout_ms", self.flush_timeout_ms, "1 or more milliseconds")?;
+        if let Some(endpoint) = &self.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid(
+                "telemetry.otlp_endpoint",
+                format!("{endpoint:?}"),
+                "an http:// or https:// URL, e.g. \"http://localhost:4317\"",
+            ));
+        }
+        if self.service_name.trim().is_empty() {
+            return Err(ConfigError::invalid("telemetry.service_name", "\"\"", "a non-empty name"));
+        }
+        Ok(())
+    }
+}
+
+/// `[fault_injection]`: failpoints for chaos experiments (design §7). They exist only in a
+/// build with the `failpoints` feature; elsewhere arming one is an error.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultInjectionConfig {
+    /// Failpoints armed at start, each "name=actions" in fail-rs syntax, e.g.
+    /// "fetch:before_read=10%return" or "archive:before_stage=1*sleep(500)->off". The
+    /// `FAILPOINTS` variable ("name=actions;name=actions") is applied after these.
+    pub failpoints: Vec<String>,
+    /// Serve `GET/PUT/DELETE /admin/failpoints` on the HTTP listener, to arm and disarm
+    /// failpoints at run time. Refused unless `service.http_addr` is a loopback address.
+    pub admin_endpoint: bool,
+}
+
+impl FaultInjectionConfig {
+    pub(super) fn validate(&self, http_addr: Option<std::net::SocketAddr>) -> Result<(), ConfigError> {
+        for entry in &self.failpoints {
+            let valid = entry
+                .split_once('=')
+                .is_some_and(|(name, actions)| !name.trim().is_empty() && !actions.trim().is_empty());
+            if !valid {
+                return Err(ConfigError::invalid(
+                    "fault_injection.failpoints",
+                    format!("{entry:?}"),
+                    "entries \"name=actions\", e.g. \"fetch:before_read=1*return\"",
+                ));
+            }
+        }
+        if self.admin_endpoint {
+            match http_addr {
+                Some(addr) if addr.ip().is_loopback() => {}
+                other => {
+                    return Err(ConfigError::invalid(
+                        "fault_injection.admin_endpoint",
+                        format!(
+                            "true with service.http_addr = {}",
+                            other.map_or("unset".into(), |a| a.to_string())
+                        ),
+                        "true only with service.http_addr on a loopback address (127.0.0.1 or [::1])",
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -100,6 +100,8 @@ fn shipped_file_lists_every_key() {
         "source.path".to_owned(),
         "stream.from".to_owned(),
         "stream.to".to_owned(),
+        "service.http_addr".to_owned(),
+        "telemetry.otlp_endpoint".to_owned(),
     ];
     expected.sort();
     assert_eq!(optional, expected);
@@ -291,6 +293,24 @@ fn invalid_values_name_the_key_the_value_and_what_is_allowed() {
         assert_eq!(error.key(), Some(key));
         assert_eq!(error.class(), FailureClass::Permanent);
     }
+}
+
+#[test]
+fn the_admin_endpoint_needs_a_loopback_listener_and_failpoints_are_name_equals_actions() {
+    let error = load("[fault_injection]\nadmin_endpoint = true\n", &[]).unwrap_err();
+    assert_eq!(error.key(), Some("fault_injection.admin_endpoint"), "{error}");
+    let public = "[service]\nhttp_addr = \"0.0.0.0:9477\"\n[fault_injection]\nadmin_endpoint = true\n";
+    let error = load(public, &[]).unwrap_err();
+    assert!(error.to_string().contains("0.0.0.0:9477"), "{error}");
+    let loopback = "[service]\nhttp_addr = \"127.0.0.1:9477\"\n[fault_injection]\nadmin_endpoint = true\n";
+    assert!(load(loopback, &[]).unwrap().fault_injection.admin_endpoint);
+    let error = load("[fault_injection]\nfailpoints = [\"convert:before\"]\n", &[]).unwrap_err();
+    assert_eq!(error.key(), Some("fault_injection.failpoints"), "{error}");
+    let error = load("[telemetry]\notlp_endpoint = \"localhost:4317\"\n", &[]).unwrap_err();
+    assert_eq!(error.key(), Some("telemetry.otlp_endpoint"), "{error}");
+    let protocol = load("[telemetry]\notlp_protocol = \"http/protobuf\"\n", &[]).unwrap();
+    assert_eq!(protocol.telemetry.otlp_protocol, OtlpProtocol::HttpProtobuf);
+    assert!(load("[telemetry]\notlp_protocol = \"udp\"\n", &[]).is_err());
 }
 
 #[test]

@@ -93,7 +93,11 @@ impl DataStoreWriter {
         }
         let tmp = path.with_extension("zst.tmp");
         let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        let compressed = zstd::bulk::compress(&xdr, self.compression_level).map_err(io)?;
+        // With a content checksum (as Galexie's frames may omit), so a reader detects bit rot
+        // anywhere in the object, not only where it breaks the XDR.
+        let mut compressor = zstd::bulk::Compressor::new(self.compression_level).map_err(io)?;
+        compressor.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).map_err(io)?;
+        let compressed = compressor.compress(&xdr).map_err(io)?;
         file.write_all(&compressed).map_err(io)?;
         drop(file);
         std::fs::rename(&tmp, &path).map_err(io)?;

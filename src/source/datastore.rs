@@ -15,6 +15,9 @@ pub struct DataStoreSource {
     network: Network,
     /// Follow mode: a missing object means "not yet", not "the end".
     follow: bool,
+    /// Last ledger of the store's last object, as of the last listing (at open, and whenever
+    /// a read finds nothing new).
+    tip: Option<u32>,
 }
 
 impl DataStoreSource {
@@ -22,7 +25,8 @@ impl DataStoreSource {
     pub fn open(root: &Path, network: Option<Network>, follow: bool) -> Result<Self, SourceError> {
         let store = LocalDataStore::open(root)?;
         let network = network.unwrap_or_else(|| store.manifest().network());
-        Ok(DataStoreSource { store, network, follow })
+        let tip = store.objects()?.last().map(|(name, _)| name.last);
+        Ok(DataStoreSource { store, network, follow, tip })
     }
 
     fn read_object(&self, path: &Path) -> Result<RawObject, SourceError> {
@@ -36,8 +40,10 @@ impl DataStoreSource {
         Ok(RawObject { name: path.display().to_string(), bytes, framing: Framing::DataStoreObject, holds })
     }
 
-    fn last_object_start(&self) -> Result<Option<u32>, SourceError> {
-        Ok(self.store.objects()?.last().map(|(name, _)| name.first))
+    fn last_object_start(&mut self) -> Result<Option<u32>, SourceError> {
+        let last = self.store.objects()?.last().map(|(name, _)| (name.first, name.last));
+        self.tip = last.map(|(_, end)| end).or(self.tip);
+        Ok(last.map(|(start, _)| start))
     }
 }
 
@@ -74,6 +80,7 @@ impl LedgerSource for DataStoreSource {
                 // Nothing at `next`: the tip in follow mode, else past the end of the store
                 // (or a hole in it, which is an error: ledgers must not be skipped silently).
                 if self.follow {
+                    self.last_object_start()?; // refreshes the tip
                     return Ok(SourceRead::NotYet);
                 }
                 return match self.last_object_start()? {
@@ -96,6 +103,11 @@ impl LedgerSource for DataStoreSource {
             cursor = object_end + 1;
         }
         let range = LedgerRange::new(next, covered_last.unwrap_or(next)).expect("objects cover next onwards");
+        self.tip = self.tip.max(Some(range.last()));
         Ok(SourceRead::Batch(RawBatch { range, objects }))
+    }
+
+    fn tip(&self) -> Option<u32> {
+        self.tip
     }
 }

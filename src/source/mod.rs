@@ -76,6 +76,12 @@ pub trait LedgerSource: Send {
         max_ledgers: u32,
         max_bytes: usize,
     ) -> Result<SourceRead, SourceError>;
+
+    /// The last ledger the source knows it holds, when it can tell without more I/O (for the
+    /// stream's lag); `None` when unknown.
+    fn tip(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Why a source could not read.

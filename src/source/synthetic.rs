@@ -36,7 +36,7 @@ impl SyntheticSource {
     }
 
     /// The last ledger closed by now, in follow mode.
-    fn tip(&mut self, next: u32) -> Option<u32> {
+    fn closed_tip(&mut self, next: u32) -> Option<u32> {
         let cadence = self.cadence?;
         let (anchor, since) = *self.anchor.get_or_insert((next, Instant::now()));
         let closed = since.elapsed().as_nanos() / cadence.as_nanos().max(1);
@@ -75,7 +75,7 @@ impl LedgerSource for SyntheticSource {
         if next < self.config.first_sequence || end.is_some_and(|end| next > end) {
             return Ok(SourceRead::End);
         }
-        let end = match self.tip(next) {
+        let end = match self.closed_tip(next) {
             Some(tip) if tip < next => return Ok(SourceRead::NotYet),
             Some(tip) => Some(end.map_or(tip, |end| end.min(tip))),
             None => end,
@@ -111,5 +111,16 @@ impl LedgerSource for SyntheticSource {
         }
         let range = LedgerRange::new(next, last_generated).expect("generated in increasing order");
         Ok(SourceRead::Batch(RawBatch { range, objects }))
+    }
+
+    fn tip(&self) -> Option<u32> {
+        match (self.cadence, self.anchor) {
+            (Some(cadence), Some((anchor, since))) => {
+                let closed = since.elapsed().as_nanos() / cadence.as_nanos().max(1);
+                Some(anchor.saturating_add(u32::try_from(closed).unwrap_or(u32::MAX)))
+            }
+            (Some(_), None) => None,
+            (None, _) => self.config.last_sequence(),
+        }
     }
 }

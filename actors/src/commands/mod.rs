@@ -49,19 +49,6 @@ impl Command {
     }
 }
 
-/// Logs through `tracing`, human or JSON, filtered by `RUST_LOG` or `service.log_level`.
-pub(crate) fn init_logging(config: &ledgerflow::config::Config) -> anyhow::Result<()> {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.service.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = match config.service.log_format {
-        ledgerflow::config::LogFormat::Json => builder.json().try_init(),
-        ledgerflow::config::LogFormat::Human => builder.try_init(),
-    };
-    result.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
-}
-
 /// A network given on the command line: a well-known name or a passphrase.
 pub(crate) fn parse_network(value: &str) -> Result<Network, String> {
     if value.trim().is_empty() {

@@ -49,23 +49,76 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config.stream.follow = true;
     }
     config.validate()?;
-    super::init_logging(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(config))
+    runtime.block_on(async {
+        // Inside the runtime: the OTLP gRPC exporter's channel belongs to it.
+        let telemetry = ledgerflow_actors::telemetry::init(&config)?;
+        let result = serve(config).await;
+        if let Err(err) = &result {
+            tracing::error!(error = %super::one_line(err), "run failed");
+        }
+        telemetry.shutdown().await;
+        result
+    })
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let shutdown_timeout = config.service.shutdown_timeout();
     let progress = config.service.progress;
     let log_interval = config.service.log_interval();
+    let armed = ledgerflow_actors::failpoints::arm_configured(
+        &config.fault_injection.failpoints,
+        std::env::var("FAILPOINTS").ok().as_deref(),
+    )?;
+    if armed > 0 {
+        warn!(armed, "failpoints armed: this run injects faults");
+    }
+    let http_addr = config.service.http_addr;
+    let admin = config.fault_injection.admin_endpoint;
+    let ready_lag_ledgers = config.pipeline.batch_ledgers;
+    let source_kind = format!("{:?}", config.source.kind).to_lowercase();
     let plan = StreamPlan::new(config)?;
     info!(stream = %plan.stream, from = plan.from, to = ?plan.to, follow = plan.follow, "run starting");
     let handle = ledgerflow_actors::start(plan.clone()).await?;
     let control = handle.control();
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = match http_addr {
+        Some(addr) => {
+            let state = ledgerflow_actors::http::HttpState {
+                stats: control.stats(),
+                stream: ledgerflow_actors::http::StreamInfo {
+                    id: plan.stream.to_string(),
+                    from: plan.from,
+                    to: plan.to,
+                    follow: plan.follow,
+                    source: source_kind,
+                },
+                ready_lag_ledgers,
+                admin,
+            };
+            let shutdown = async move {
+                let _ = http_stopped.await;
+            };
+            match ledgerflow_actors::http::serve(addr, state, shutdown).await {
+                Ok((_, task)) => Some(task),
+                Err(err) => {
+                    let _ = abort(&control, "the HTTP listener could not start");
+                    anyhow::bail!("service.http_addr = {addr}: cannot listen: {err}");
+                }
+            }
+        }
+        None => None,
+    };
     let reporter = tokio::spawn(report_progress(control.stats(), progress, log_interval, plan.to));
     let outcome = wait_with_signals(handle, &control, shutdown_timeout).await?;
     reporter.abort();
+    let _ = http_stop.send(());
+    if let Some(http) = http {
+        let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    }
     let snapshot = control.status();
+    let failures: u64 = snapshot.stages.iter().map(|s| s.failures).sum();
+    let restarts: u64 = snapshot.stages.iter().map(|s| s.restarts).sum();
     match outcome {
         RunOutcome::Completed { next } => {
             info!(
@@ -73,6 +126,10 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 rows = snapshot.rows_committed,
                 next,
                 elapsed_secs = snapshot.elapsed_secs,
+                failures,
+                restarts,
+                rewinds = snapshot.rewinds,
+                dead_letters = snapshot.dead_letters,
                 "run complete"
             );
             eprintln!(
@@ -84,7 +141,16 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        RunOutcome::Failed(reason) => anyhow::bail!("stream stopped: {reason}"),
+        RunOutcome::Failed(reason) => {
+            info!(
+                failures,
+                restarts,
+                rewinds = snapshot.rewinds,
+                dead_letters = snapshot.dead_letters,
+                "run stopped"
+            );
+            anyhow::bail!("stream stopped: {reason}")
+        }
     }
 }
 
