@@ -3,6 +3,7 @@
 //! the same ledgers.
 //!
 //!     cargo bench -p ledgerflow-actors --bench e2e -- --ledgers 10000 [--compression zstd(1)]
+//!         [--max-in-flight-batches N] [--max-file-mib M]
 //!
 //! Prints ledgers/s, rows/s, XDR MB/s, peak RSS (VmHWM), the output/raw size ratio and where
 //! the time went per stage (busy time summed over workers, from the pipeline's counters).
@@ -69,6 +70,12 @@ fn main() {
     config.source.ledgers = ledgers;
     config.source.transactions_per_ledger = transactions;
     config.service.progress = ledgerflow::config::ProgressMode::Off;
+    if let Some(batches) = text_arg("--max-in-flight-batches") {
+        config.pipeline.max_in_flight_batches = batches.parse().expect("--max-in-flight-batches: a number");
+    }
+    if let Some(mib) = text_arg("--max-file-mib") {
+        config.archive.max_file_bytes = mib.parse::<u64>().expect("--max-file-mib: a number") << 20;
+    }
     if let Some(codec) = text_arg("--compression") {
         config.archive.compression =
             codec.parse().expect("--compression: zstd, zstd(N), snappy, lz4, gzip, none");

@@ -374,7 +374,10 @@ async fn write_dead_letters(
     }
     state.args.stats.dead_letters.fetch_add(mine.iter().map(|d| d.ledgers.len()).sum(), Ordering::Relaxed);
     let root = state.args.root.clone();
+    // The dead-letter events belong to the commit's span (and so to the batch's trace).
+    let span = tracing::Span::current();
     let records = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<DeadLetter>> {
+        let _entered = span.enter();
         let dir = root.join(DEAD_LETTER_DIR);
         std::fs::create_dir_all(&dir)?;
         let mut records = Vec::new();

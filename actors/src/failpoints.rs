@@ -20,6 +20,23 @@ pub const NAMES: [&str; 11] = [
     "archive:after_publish",
 ];
 
+/// The commit steps (design §3): stage, commit, publish, and the checkpoint's transaction and
+/// flush in between.
+pub const COMMIT_STEPS: [&str; 8] = [
+    "archive:before_stage",
+    "archive:after_stage",
+    "archive:before_commit",
+    "checkpoint:before_commit",
+    "checkpoint:after_transaction",
+    "checkpoint:after_flush",
+    "archive:before_publish",
+    "archive:after_publish",
+];
+
+/// The failpoint in each worker (source, convert, analytics, archive): where a panic kills it.
+pub const WORKERS: [&str; 4] =
+    ["fetch:before_read", "convert:before", "analytics:before", "archive:before_stage"];
+
 /// Whether this build has failpoints compiled in.
 pub const ENABLED: bool = cfg!(feature = "failpoints");
 

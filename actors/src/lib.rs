@@ -17,6 +17,22 @@
 //! Data, formats and storage are the `ledgerflow` library's; this crate only moves batches
 //! between actors and decides what happens on failure. Design notes: `../shared/docs/design.md`.
 
+/// The service's allocator: jemalloc. With glibc's malloc, every thread that frees decoded XDR
+/// (converters, the archive's encoders, tokio's workers) grows an arena of its own, and the
+/// process's peak RSS kept growing with the length of the run (509 MiB after 10k ledgers, 620
+/// MiB after 100k in the end-to-end bench). Declared here so the binary, its tests and the
+/// benches all run with it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options (read at its start; `_RJEM_MALLOC_CONF` overrides them): a background
+/// thread returns pages freed more than a second ago, instead of keeping them for ten
+/// seconds. Peak RSS in the end-to-end bench: 484 MiB with jemalloc's defaults, 391 MiB with
+/// these, at the same throughput (a decay of 0 halves the throughput). A thin pointer to a C
+/// string, as jemalloc declares `malloc_conf`.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static JEMALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
+
 pub mod analytics_actor;
 pub mod archive_actor;
 pub mod checkpoint_actor;

@@ -95,12 +95,19 @@ impl<W: StageWorker> Actor for StageSupervisor<W> {
                     state.progress_seen = progress;
                     state.args.supervision.on_success();
                 }
-                if let Some(worker) = &state.worker
-                    && worker.send_message(W::deliver(item)).is_err()
-                {
-                    // The worker is stopping (its failure is on the way): the item is dropped
-                    // with its credit, and the rewind after the restart replays it.
-                    tracing::debug!(stage = W::STAGE, "item for a stopping worker dropped");
+                let epoch = item.epoch();
+                let delivered = match &state.worker {
+                    Some(worker) => worker.send_message(W::deliver(item)).is_ok(),
+                    None => false,
+                };
+                if !delivered {
+                    // The worker is down (a restart is pending) or stopping (its failure is on
+                    // the way): the item is dropped with its credit. Nothing more of its epoch
+                    // may reach the next worker, which would see a gap: the rewind that
+                    // follows the restart replays them in a newer epoch. (Another stage's
+                    // rewind can start an epoch while this worker's restart is pending.)
+                    state.epoch_floor = state.epoch_floor.max(epoch + 1);
+                    tracing::debug!(stage = W::STAGE, epoch, "item for a stopped worker dropped");
                 }
             }
             StageMsg::Respawn => {

@@ -14,19 +14,7 @@ const FIRST: u32 = 1_000_000;
 const LEDGERS: u32 = 60;
 
 /// Every failpoint ledgerflow has, in stream order.
-const FAILPOINTS: [&str; 11] = [
-    "fetch:before_read",
-    "convert:before",
-    "analytics:before",
-    "archive:before_stage",
-    "archive:after_stage",
-    "archive:before_commit",
-    "checkpoint:before_commit",
-    "checkpoint:after_transaction",
-    "checkpoint:after_flush",
-    "archive:before_publish",
-    "archive:after_publish",
-];
+const FAILPOINTS: [&str; 11] = ledgerflow_actors::failpoints::NAMES;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failpoint_as_error_and_as_crash_ends_equal_to_an_uninterrupted_run() {

@@ -15,37 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use ledgerflow::datastore::LocalDataStore;
 
-/// Every failpoint of the binary, in stream order: the actors, then the commit steps.
-pub const FAILPOINTS: [&str; 11] = [
-    "fetch:before_read",
-    "convert:before",
-    "analytics:before",
-    "archive:before_stage",
-    "archive:after_stage",
-    "archive:before_commit",
-    "checkpoint:before_commit",
-    "checkpoint:after_transaction",
-    "checkpoint:after_flush",
-    "archive:before_publish",
-    "archive:after_publish",
-];
-
-/// The commit steps (design §3): stage, commit, publish, and the checkpoint's transaction and
-/// flush in between.
-pub const COMMIT_STEPS: [&str; 8] = [
-    "archive:before_stage",
-    "archive:after_stage",
-    "archive:before_commit",
-    "checkpoint:before_commit",
-    "checkpoint:after_transaction",
-    "checkpoint:after_flush",
-    "archive:before_publish",
-    "archive:after_publish",
-];
-
-/// The failpoint in each worker: where a panic kills that worker.
-pub const WORKERS: [&str; 4] =
-    ["fetch:before_read", "convert:before", "analytics:before", "archive:before_stage"];
+/// Every failpoint of the binary, in stream order; the commit steps; the one in each worker.
+/// Their one home is the service crate.
+pub use ledgerflow_actors::failpoints::{COMMIT_STEPS, NAMES as FAILPOINTS, WORKERS};
 
 /// The `FAILPOINTS` value arming `(name, action)` pairs.
 pub fn failpoints_env(points: &[(&str, String)]) -> String {

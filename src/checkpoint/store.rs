@@ -117,8 +117,18 @@ impl CheckpointStore {
     /// shortly after the drop), so a restarted CheckpointActor retries with its backoff.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let path = path.as_ref();
-        let db =
-            sled::open(path).map_err(|source| CheckpointError::Open { path: path.to_owned(), source })?;
+        let db = match sled::open(path) {
+            // sled 0.34 writes a snapshot to `snap.<lsn>.generating`, fsyncs it, then renames
+            // it; but on open it also reads `.generating` files, so a process killed while
+            // writing one leaves a database that no longer opens ("Read corrupted data";
+            // sled issues #1527, #1533; seen under the chaos tests' kill -9). Such a file is
+            // incomplete by construction and only a cache of the log: remove it and open again.
+            // (A lock held by a live process fails before the snapshot is read, so this never
+            // touches a database in use.)
+            Err(sled::Error::Corruption { .. }) if remove_incomplete_snapshots(path) > 0 => sled::open(path),
+            other => other,
+        }
+        .map_err(|source| CheckpointError::Open { path: path.to_owned(), source })?;
         Self::with_db(db)
     }
 
@@ -497,4 +507,19 @@ impl fmt::Debug for Checkpoint {
             .field("dead_letters", &self.dead_letters.len())
             .finish()
     }
+}
+
+/// Deletes the `snap.*.generating` files of the sled database at `path` (snapshots a killed
+/// process did not finish); returns how many.
+fn remove_incomplete_snapshots(path: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("snap.") && name.ends_with(".generating")
+        })
+        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
 }

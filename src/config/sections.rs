@@ -272,7 +272,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             batch_ledgers: 64,
             max_batch_bytes: 64 * MIB,
-            max_in_flight_batches: 8,
+            max_in_flight_batches: 4,
             max_in_flight_bytes: 512 * MIB,
             on_corrupt: OnCorrupt::Fail,
         }
