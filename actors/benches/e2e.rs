@@ -17,12 +17,7 @@ use ledgerflow_actors::{RunOutcome, StreamPlan};
 use stellar_xdr::{Limits, WriteXdr};
 
 fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    text_arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn text_arg(name: &str) -> Option<String> {

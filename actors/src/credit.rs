@@ -54,10 +54,6 @@ impl Credits {
     pub fn bytes_in_flight(&self) -> usize {
         (self.max_units as usize - self.bytes.available_permits()) * BYTES_PER_UNIT
     }
-
-    pub fn max_batches(&self) -> usize {
-        self.max_batches
-    }
 }
 
 /// A batch credit taken before reading, waiting for its byte credit.

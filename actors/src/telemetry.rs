@@ -42,11 +42,6 @@ impl TraceContext {
         TraceContext { traceparent: carrier.remove("traceparent"), tracestate: carrier.remove("tracestate") }
     }
 
-    /// The `traceparent` header value, `00-<trace id>-<span id>-<flags>`.
-    pub fn traceparent(&self) -> Option<&str> {
-        self.traceparent.as_deref()
-    }
-
     /// Makes `span` a child of this context (it must not have been entered yet).
     pub fn adopt(&self, span: &Span) {
         let Some(traceparent) = &self.traceparent else { return };
@@ -132,11 +127,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether spans are exported.
-    pub fn exporting(&self) -> bool {
-        self.provider.is_some()
-    }
-
     /// Flushes queued spans and stops the exporter, waiting at most the flush timeout (the
     /// exporter's calls block, so they run on a blocking thread).
     pub async fn shutdown(self) {

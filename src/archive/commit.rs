@@ -148,37 +148,36 @@ impl Archive {
         let mut order: Vec<usize> = (0..set.files.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(set.files[i].arrow_bytes));
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let mut results: Vec<Option<Result<StagedFile, ArchiveError>>> = Vec::new();
-        results.resize_with(set.files.len(), || None);
-        let results = std::sync::Mutex::new(results);
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    loop {
-                        let taken = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&index) = order.get(taken) else { break };
-                        let staged = self.stage(&set.files[index]);
-                        let failed = staged.is_err();
-                        if let Ok(mut results) = results.lock() {
-                            results[index] = Some(staged);
+        // Each thread takes the next file until none is left, or until one of its files
+        // fails (the set fails as a whole), and returns what it staged with the file's index.
+        let mut results: Vec<(usize, Result<StagedFile, ArchiveError>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        while let Some(&index) =
+                            order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                        {
+                            let staged = self.stage(&set.files[index]);
+                            let failed = staged.is_err();
+                            done.push((index, staged));
+                            if failed {
+                                break;
+                            }
                         }
-                        if failed {
-                            break; // the set fails as a whole; the others finish what they hold
-                        }
-                    }
-                });
-            }
+                        done
+                    })
+                })
+                .collect();
+            // A panic in an encoder is a bug: it goes on up, as it would on one thread.
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
         });
-        let results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The first error in set order; a file not reached after an error is not staged.
-        let mut staged = Vec::with_capacity(results.len());
-        for result in results {
-            match result {
-                Some(Ok(file)) => staged.push(file),
-                Some(Err(err)) => return Err(err),
-                None => {}
-            }
-        }
+        results.sort_by_key(|(index, _)| *index);
+        // The first error in set order; files not reached after an error are not staged.
+        let staged = results.into_iter().map(|(_, result)| result).collect::<Result<Vec<_>, _>>()?;
         assert_eq!(staged.len(), set.files.len(), "every file is staged when none failed");
         Ok(staged)
     }

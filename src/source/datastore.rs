@@ -15,8 +15,8 @@ pub struct DataStoreSource {
     network: Network,
     /// Follow mode: a missing object means "not yet", not "the end".
     follow: bool,
-    /// Last ledger of the store's last object, as of the last listing (at open, and whenever
-    /// a read finds nothing new).
+    /// Last ledger of the store's last object, as of the last listing (the first read's, and
+    /// whenever a read finds nothing new), or of the last batch read if later.
     tip: Option<u32>,
 }
 
@@ -25,8 +25,7 @@ impl DataStoreSource {
     pub fn open(root: &Path, network: Option<Network>, follow: bool) -> Result<Self, SourceError> {
         let store = LocalDataStore::open(root)?;
         let network = network.unwrap_or_else(|| store.manifest().network());
-        let tip = store.objects()?.last().map(|(name, _)| name.last);
-        Ok(DataStoreSource { store, network, follow, tip })
+        Ok(DataStoreSource { store, network, follow, tip: None })
     }
 
     fn read_object(&self, path: &Path) -> Result<RawObject, SourceError> {
@@ -53,7 +52,9 @@ impl LedgerSource for DataStoreSource {
     }
 
     fn first_available(&mut self) -> Result<Option<u32>, SourceError> {
-        Ok(self.store.objects()?.first().map(|(name, _)| name.first))
+        let objects = self.store.objects()?;
+        self.tip = self.tip.max(objects.last().map(|(name, _)| name.last));
+        Ok(objects.first().map(|(name, _)| name.first))
     }
 
     fn read(
@@ -65,6 +66,9 @@ impl LedgerSource for DataStoreSource {
     ) -> Result<SourceRead, SourceError> {
         if last.is_some_and(|last| next > last) {
             return Ok(SourceRead::End);
+        }
+        if self.tip.is_none() {
+            self.last_object_start()?; // one listing per source, for the lag
         }
         let layout = self.store.layout();
         let mut objects = Vec::new();

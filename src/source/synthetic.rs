@@ -38,9 +38,7 @@ impl SyntheticSource {
     /// The last ledger closed by now, in follow mode.
     fn closed_tip(&mut self, next: u32) -> Option<u32> {
         let cadence = self.cadence?;
-        let (anchor, since) = *self.anchor.get_or_insert((next, Instant::now()));
-        let closed = since.elapsed().as_nanos() / cadence.as_nanos().max(1);
-        Some(anchor.saturating_add(u32::try_from(closed).unwrap_or(u32::MAX)))
+        Some(closed_by_now(*self.anchor.get_or_insert((next, Instant::now())), cadence))
     }
 
     fn positioned_at(&mut self, next: u32) -> Result<&mut SyntheticLedgers, SourceError> {
@@ -50,6 +48,12 @@ impl SyntheticSource {
         }
         Ok(self.ledgers.as_mut().expect("positioned above"))
     }
+}
+
+/// The last ledger closed by now when `anchor.0` closed at `anchor.1`, one per `cadence`.
+fn closed_by_now((first, since): (u32, Instant), cadence: Duration) -> u32 {
+    let closed = since.elapsed().as_nanos() / cadence.as_nanos().max(1);
+    first.saturating_add(u32::try_from(closed).unwrap_or(u32::MAX))
 }
 
 impl LedgerSource for SyntheticSource {
@@ -114,13 +118,9 @@ impl LedgerSource for SyntheticSource {
     }
 
     fn tip(&self) -> Option<u32> {
-        match (self.cadence, self.anchor) {
-            (Some(cadence), Some((anchor, since))) => {
-                let closed = since.elapsed().as_nanos() / cadence.as_nanos().max(1);
-                Some(anchor.saturating_add(u32::try_from(closed).unwrap_or(u32::MAX)))
-            }
-            (Some(_), None) => None,
-            (None, _) => self.config.last_sequence(),
+        match self.cadence {
+            Some(cadence) => self.anchor.map(|anchor| closed_by_now(anchor, cadence)),
+            None => self.config.last_sequence(),
         }
     }
 }

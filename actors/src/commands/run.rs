@@ -76,7 +76,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let http_addr = config.service.http_addr;
     let admin = config.fault_injection.admin_endpoint;
     let ready_lag_ledgers = config.pipeline.batch_ledgers;
-    let source_kind = format!("{:?}", config.source.kind).to_lowercase();
+    let source_kind = config.source.kind.as_str().to_owned();
     let plan = StreamPlan::new(config)?;
     info!(stream = %plan.stream, from = plan.from, to = ?plan.to, follow = plan.follow, "run starting");
     let handle = ledgerflow_actors::start(plan.clone()).await?;
