@@ -25,6 +25,7 @@
 //!   visible.
 //! - [`config`]: the service configuration: TOML, `LEDGERFLOW_*` environment, validation.
 //! - [`archive`]: Parquet files in a hive layout, written by two-phase commit.
+//! - [`storage`]: object-storage locations (S3, GCS, local) opened through object_store.
 
 pub mod analytics;
 pub mod archive;
@@ -39,6 +40,7 @@ pub mod network;
 pub mod range;
 pub mod resilience;
 pub mod source;
+pub mod storage;
 pub mod summary;
 pub mod tables;
 pub mod verify;

@@ -71,6 +71,9 @@ impl StreamPlan {
                 });
                 (factory, config.source.poll_interval())
             }
+            SourceKind::Rpc => {
+                return Err(ServiceError::Spawn("source.kind = \"rpc\" is not built yet".into()));
+            }
         };
         let mut probe = source()?;
         let network = probe.network();

@@ -153,8 +153,19 @@ pub struct ArchiveConfig {
     /// Local directory that receives the Parquet tree
     /// (`<root>/<table>/date=YYYY-MM-DD/<table>-<first>-<last>.parquet`, staging under
     /// `<root>/_staging/`). One root per stream: recovery deletes files beyond the stream's
-    /// checkpoint.
+    /// checkpoint. With `url` set, the Parquet tree goes there instead and this directory
+    /// only holds the checkpoint database (unless `checkpoint.path` says otherwise).
     pub root: PathBuf,
+    /// Object storage for the Parquet tree instead of `root`: `s3://bucket/prefix`,
+    /// `gs://bucket/prefix` or `file:///dir`, with the same two-phase commit (staging keys
+    /// under `_staging/`, committed in the checkpoint, then copied into place). Configured by
+    /// object_store's environment variables and `storage_options`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// With `url`: object_store options (`aws_endpoint`, `aws_region`, `aws_allow_http`, ...).
+    /// Credentials are refused here: environment only.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub storage_options: crate::storage::StorageOptions,
     /// Parquet codec: "zstd(1)" (default), "zstd" (level 3), "zstd(LEVEL)" with LEVEL
     /// 1..=22, "snappy", "lz4", "gzip", "gzip(LEVEL)" with LEVEL 0..=9, "none".
     pub compression: Compression,
@@ -176,6 +187,8 @@ impl Default for ArchiveConfig {
         let writer = WriterOptions::default();
         ArchiveConfig {
             root: PathBuf::from("archive"),
+            url: None,
+            storage_options: Default::default(),
             compression: writer.compression,
             max_row_group_rows: writer.max_row_group_rows,
             max_file_bytes: rotation.max_file_bytes,
@@ -193,6 +206,15 @@ impl ArchiveConfig {
                 key: "archive.root",
                 value: "\"\"".into(),
                 allowed: "a directory path",
+            });
+        }
+        if let Some(url) = &self.url
+            && !crate::storage::is_url(url)
+        {
+            return Err(ArchiveError::InvalidConfig {
+                key: "archive.url",
+                value: format!("{url:?}"),
+                allowed: "an object-storage URL: s3://bucket/prefix, gs://bucket/prefix or file:///dir (a local directory goes in archive.root)",
             });
         }
         self.compression.validate("archive.compression")?;

@@ -92,8 +92,11 @@ pub enum SourceKind {
     /// The embedded deterministic generator (no network, no files).
     #[default]
     Synthetic,
-    /// A SEP-54 data store on the local filesystem (`source.path`).
+    /// A SEP-54 data store: a local directory (`source.path`) or object storage
+    /// (`source.url`).
     Datastore,
+    /// Stellar RPC `getLedgers` (`source.rpc_url`): a live tail within the RPC's retention.
+    Rpc,
 }
 
 impl SourceKind {
@@ -101,6 +104,7 @@ impl SourceKind {
         match self {
             SourceKind::Synthetic => "synthetic",
             SourceKind::Datastore => "datastore",
+            SourceKind::Rpc => "rpc",
         }
     }
 }
@@ -117,8 +121,9 @@ impl fmt::Display for SourceKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceConfig {
-    /// "synthetic" (the embedded deterministic generator) or "datastore" (a SEP-54 data store
-    /// directory, `path`).
+    /// "synthetic" (the embedded deterministic generator), "datastore" (a SEP-54 data store:
+    /// a directory, `path`, or object storage, `url`) or "rpc" (Stellar RPC `getLedgers`,
+    /// `rpc_url`).
     pub kind: SourceKind,
     /// Network whose passphrase transaction hashes are computed under: "pubnet", "testnet",
     /// "futurenet", "standalone", "synthetic", or a full passphrase. Unset: the synthetic
@@ -140,9 +145,35 @@ pub struct SourceConfig {
     /// `.config.json`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// Data store only: URL of a SEP-54 store in object storage, instead of `path`:
+    /// `s3://bucket/prefix`, `gs://bucket/prefix` or `file:///dir`. Configured by
+    /// object_store's environment variables (`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ALLOW_HTTP`,
+    /// credentials) and `storage_options`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Data store only, with `url`: object_store options (its own lowercase keys), e.g.
+    /// `aws_endpoint`, `aws_region`, `aws_allow_http`, `aws_skip_signature = "true"` for
+    /// anonymous access to a public bucket. Credentials are refused here: environment only.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub storage_options: crate::storage::StorageOptions,
+    /// Data store only, with `url`: most bytes of objects fetched ahead of the stream (in
+    /// flight and waiting), 1 MiB or more. How many objects that is follows their size;
+    /// how many requests run at once adapts to the store's latency and errors.
+    pub max_prefetch_bytes: u64,
+    /// Data store only, with `url`: most object requests in flight at once (the cap of the
+    /// adaptive concurrency), 1 to 256.
+    pub max_concurrent_fetches: u32,
     /// Data store only, follow mode: how often to look for new objects once caught up, in
     /// milliseconds. 1 or more.
     pub poll_interval_ms: u64,
+    /// Stellar RPC endpoint (`https://...`). Required when `kind = "rpc"`. With
+    /// `kind = "datastore"` it is the hand-over: once the stream reaches the data store's tip
+    /// it continues on RPC from the next ledger (no gap, no duplicate at the seam).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpc_url: Option<String>,
+    /// RPC only: ledgers asked for per `getLedgers` request (the RPC caps it at 200; pubnet
+    /// ledgers are about 1 MB of base64 each), 1 to 200.
+    pub rpc_ledgers_per_request: u32,
 }
 
 impl Default for SourceConfig {
@@ -155,7 +186,13 @@ impl Default for SourceConfig {
             ledgers: 10_000,
             cadence_ms: 5_000,
             path: None,
+            url: None,
+            storage_options: Default::default(),
+            max_prefetch_bytes: 128 * MIB,
+            max_concurrent_fetches: 32,
             poll_interval_ms: 2_000,
+            rpc_url: None,
+            rpc_ledgers_per_request: 10,
         }
     }
 }
@@ -194,13 +231,62 @@ impl SourceConfig {
         at_least_one("source.ledgers", self.ledgers.into(), "1 or more ledgers")?;
         at_least_one("source.cadence_ms", self.cadence_ms, "1 or more milliseconds")?;
         at_least_one("source.poll_interval_ms", self.poll_interval_ms, "1 or more milliseconds")?;
-        match (&self.kind, &self.path) {
-            (SourceKind::Datastore, None) => Err(ConfigError::invalid(
+        if self.max_prefetch_bytes < MIB {
+            return Err(ConfigError::invalid(
+                "source.max_prefetch_bytes",
+                self.max_prefetch_bytes,
+                "1048576 (1 MiB) or more bytes",
+            ));
+        }
+        if !(1..=256).contains(&self.max_concurrent_fetches) {
+            return Err(ConfigError::invalid(
+                "source.max_concurrent_fetches",
+                self.max_concurrent_fetches,
+                "1 to 256 requests",
+            ));
+        }
+        if !(1..=200).contains(&self.rpc_ledgers_per_request) {
+            return Err(ConfigError::invalid(
+                "source.rpc_ledgers_per_request",
+                self.rpc_ledgers_per_request,
+                "1 to 200 ledgers",
+            ));
+        }
+        if let Some(url) = &self.url
+            && !crate::storage::is_url(url)
+        {
+            return Err(ConfigError::invalid(
+                "source.url",
+                format!("{url:?}"),
+                "an object-storage URL: s3://bucket/prefix, gs://bucket/prefix or file:///dir (a local directory goes in source.path)",
+            ));
+        }
+        if let Some(url) = &self.rpc_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid(
+                "source.rpc_url",
+                format!("{url:?}"),
+                "an http:// or https:// Stellar RPC endpoint",
+            ));
+        }
+        match (&self.kind, &self.path, &self.url) {
+            (SourceKind::Datastore, None, None) => Err(ConfigError::invalid(
                 "source.path",
                 "(unset)",
-                "the directory of a SEP-54 data store; required when source.kind = \"datastore\"",
+                "the directory of a SEP-54 data store, or source.url; one is required when source.kind = \"datastore\"",
             )),
-            (_, Some(path)) if path.as_os_str().is_empty() => {
+            (SourceKind::Datastore, Some(_), Some(_)) => Err(ConfigError::invalid(
+                "source.url",
+                format!("{:?}", self.url.as_deref().unwrap_or_default()),
+                "unset when source.path is set: a data store is a directory or a URL, not both",
+            )),
+            (SourceKind::Rpc, _, _) if self.rpc_url.is_none() => Err(ConfigError::invalid(
+                "source.rpc_url",
+                "(unset)",
+                "a Stellar RPC endpoint; required when source.kind = \"rpc\"",
+            )),
+            (_, Some(path), _) if path.as_os_str().is_empty() => {
                 Err(ConfigError::invalid("source.path", "\"\"", "the directory of a SEP-54 data store"))
             }
             _ => Ok(()),

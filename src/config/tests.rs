@@ -91,6 +91,12 @@ fn shipped_file_lists_every_key() {
     let all_keys = keys_of(Figment::from(Toml::string(&uncommented)));
     let optional: Vec<String> = all_keys.difference(&default_keys).cloned().collect();
     let mut expected = vec![
+        "archive.storage_options.aws_region".to_owned(),
+        "archive.url".to_owned(),
+        "source.rpc_url".to_owned(),
+        "source.storage_options.aws_region".to_owned(),
+        "source.storage_options.aws_skip_signature".to_owned(),
+        "source.url".to_owned(),
         "checkpoint.path".to_owned(),
         "resilience.analytics.retry.max_elapsed_time_ms".to_owned(),
         "resilience.archive.retry.max_elapsed_time_ms".to_owned(),

@@ -95,6 +95,12 @@ impl FailureClass {
             if let Some(error) = error.downcast_ref::<InvalidSetting>() {
                 return Some(error.class());
             }
+            if let Some(error) = error.downcast_ref::<crate::storage::StorageError>() {
+                return Some(error.class());
+            }
+            if let Some(error) = error.downcast_ref::<object_store::Error>() {
+                return Some(crate::storage::class_of(error));
+            }
             current = error.source();
         }
         None
