@@ -23,7 +23,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 use url::Url;
 
 use crate::resilience::{Classify, FailureClass};
@@ -60,8 +60,10 @@ impl ObjectLocation {
     pub fn open(url: &str, key: &'static str, options: &StorageOptions) -> Result<Self, StorageError> {
         let parsed = parse_url(url, key)?;
         check_options(key, options)?;
-        let client =
-            ClientOptions::new().with_timeout(REQUEST_TIMEOUT).with_connect_timeout(Duration::from_secs(10));
+        // Client settings go through config keys, not `with_client_options`, which would
+        // replace what the environment set (AWS_ALLOW_HTTP, proxies); options may override.
+        let client_keys =
+            [("timeout", format!("{}s", REQUEST_TIMEOUT.as_secs())), ("connect_timeout", "10s".to_owned())];
         let retry = RetryConfig {
             backoff: BackoffConfig {
                 init_backoff: Duration::from_millis(100),
@@ -74,10 +76,10 @@ impl ObjectLocation {
         let invalid = |source: object_store::Error| StorageError::Open { url: url.to_owned(), source };
         let (store, prefix): (Arc<dyn ObjectStore>, ObjectPath) = match parsed.scheme() {
             "s3" | "s3a" => {
-                let mut builder = AmazonS3Builder::from_env()
-                    .with_url(parsed.as_str())
-                    .with_client_options(client)
-                    .with_retry(retry);
+                let mut builder = AmazonS3Builder::from_env().with_url(parsed.as_str()).with_retry(retry);
+                for (name, value) in &client_keys {
+                    builder = builder.with_config(name.parse().expect("a client option"), value);
+                }
                 for (name, value) in options {
                     let config_key = name.parse().map_err(|_| unknown_option(key, name, "s3"))?;
                     builder = builder.with_config(config_key, value);
@@ -85,10 +87,11 @@ impl ObjectLocation {
                 (Arc::new(builder.build().map_err(invalid)?), url_prefix(&parsed, url, key)?)
             }
             "gs" => {
-                let mut builder = GoogleCloudStorageBuilder::from_env()
-                    .with_url(parsed.as_str())
-                    .with_client_options(client)
-                    .with_retry(retry);
+                let mut builder =
+                    GoogleCloudStorageBuilder::from_env().with_url(parsed.as_str()).with_retry(retry);
+                for (name, value) in &client_keys {
+                    builder = builder.with_config(name.parse().expect("a client option"), value);
+                }
                 for (name, value) in options {
                     let config_key = name.parse().map_err(|_| unknown_option(key, name, "gs"))?;
                     builder = builder.with_config(config_key, value);

@@ -112,7 +112,7 @@ fn main() {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (outcome, snapshot, secs, cpu) = runtime.block_on(async {
-        let plan = StreamPlan::new(config.clone()).expect("plan");
+        let plan = StreamPlan::new(config.clone()).await.expect("plan");
         let started = Instant::now();
         let cpu_before = cpu_secs();
         let handle = ledgerflow_actors::start(plan).await.expect("start");

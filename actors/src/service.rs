@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use ledgerflow::checkpoint::{CheckpointError, CheckpointStore, StreamId};
 use ledgerflow::config::{Config, SourceKind};
-use ledgerflow::source::{DataStoreSource, LedgerSource, SourceError, SyntheticSource};
+use ledgerflow::datastore::{ObjectDataStore, OpenError};
+use ledgerflow::source::{
+    DataStoreSource, LedgerSource, RemoteDataStoreSource, RemoteStore, SourceError, SyntheticSource,
+};
+use ledgerflow::storage::ObjectLocation;
 use ledgerflow::tables::ConvertOptions;
 use ractor::{Actor, ActorRef};
 use tokio::sync::oneshot;
@@ -24,6 +28,8 @@ pub enum ServiceError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error("the data store has no ledgers yet and the stream has no `from`; set stream.from")]
     NoStart,
     #[error("cannot start the actor tree: {0}")]
@@ -46,7 +52,15 @@ pub struct StreamPlan {
 }
 
 impl StreamPlan {
-    pub fn new(config: Config) -> Result<Self, ServiceError> {
+    /// Opens the source and asks it where the stream starts. Async because sources block: the
+    /// opening and the probe run on a blocking thread, never on an async worker.
+    pub async fn new(config: Config) -> Result<Self, ServiceError> {
+        tokio::task::spawn_blocking(move || Self::resolve(config))
+            .await
+            .map_err(|e| ServiceError::Spawn(format!("resolving the stream: {e}")))?
+    }
+
+    fn resolve(config: Config) -> Result<Self, ServiceError> {
         let follow = config.stream.follow;
         let (source, poll_interval): (SourceFactory, Duration) = match config.source.kind {
             SourceKind::Synthetic => {
@@ -62,6 +76,29 @@ impl StreamPlan {
                 });
                 (factory, cadence.min(Duration::from_secs(1)))
             }
+            SourceKind::Datastore if config.source.url.is_some() => {
+                let url = config.source.url.clone().expect("matched: a url");
+                let location = ObjectLocation::open(&url, "source.url", &config.source.storage_options)
+                    .map_err(|e| ServiceError::Spawn(e.to_string()))?;
+                let handle = tokio::runtime::Handle::try_current()
+                    .map_err(|_| ServiceError::Spawn("a remote data store needs a tokio runtime".into()))?;
+                let store = handle.block_on(ObjectDataStore::open(location))?;
+                let shared = RemoteStore::new(
+                    store,
+                    config.source.max_concurrent_fetches,
+                    config.source.max_prefetch_bytes,
+                );
+                let network = config.source.network();
+                let factory: SourceFactory = Arc::new(move || {
+                    Ok(Box::new(RemoteDataStoreSource::new(
+                        shared.clone(),
+                        handle.clone(),
+                        network.clone(),
+                        follow,
+                    )) as Box<dyn LedgerSource>)
+                });
+                (factory, config.source.poll_interval())
+            }
             SourceKind::Datastore => {
                 let path = config.source.path.clone().expect("validated: datastore has a path");
                 let network = config.source.network();
@@ -76,8 +113,8 @@ impl StreamPlan {
             }
         };
         let mut probe = source()?;
-        let network = probe.network();
-        let first = match probe.first_available()? {
+        let (network, first_available) = (probe.network(), probe.first_available()?);
+        let first = match first_available {
             Some(first) => first,
             None => config.stream.from.ok_or(ServiceError::NoStart)?,
         };

@@ -30,11 +30,16 @@
 //! - [`scenarios`]: the scenarios themselves, each returning what it injected and what it
 //!   found, used by both profiles.
 //! - [`long`]: the long profile: scale, seeds, the loop and the summary table.
+//! - [`s3`]: a real S3-compatible server (moto's) on loopback, with bucket upload and download.
+//! - [`fault_proxy`]: an HTTP proxy injecting 500, 503, 429, slow replies, truncated bodies and
+//!   dropped connections between ledgerflow and a server.
 
 pub mod binary;
+pub mod fault_proxy;
 pub mod faults;
 pub mod long;
 pub mod procfs;
+pub mod s3;
 pub mod scenarios;
 pub mod stream;
 pub mod summary;

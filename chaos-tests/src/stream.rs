@@ -44,6 +44,10 @@ pub struct StreamSpec {
     /// stops the stream (a crash, from the archive's point of view).
     pub retry_budget_ms: Option<u64>,
     pub max_object_bytes: Option<u64>,
+    /// Read the store from this object-storage URL (`s3://bucket/prefix`) instead of `store`.
+    pub source_url: Option<String>,
+    /// Write the Parquet tree to this object-storage URL instead of `<dir>/data`.
+    pub archive_url: Option<String>,
 }
 
 impl StreamSpec {
@@ -63,6 +67,8 @@ impl StreamSpec {
             breaker_cool_down_ms: 100,
             retry_budget_ms: None,
             max_object_bytes: None,
+            source_url: None,
+            archive_url: None,
         }
     }
 
@@ -82,12 +88,13 @@ impl StreamSpec {
         let quote = |p: &Path| format!("{:?}", p.display().to_string());
         let mut toml = String::new();
         toml.push_str("[source]\n");
-        match &self.store {
-            None => toml.push_str(&format!(
+        match (&self.source_url, &self.store) {
+            (Some(url), _) => toml.push_str(&format!("kind = \"datastore\"\nurl = {url:?}\n")),
+            (None, None) => toml.push_str(&format!(
                 "kind = \"synthetic\"\nledgers = {}\ntransactions_per_ledger = {}\nseed = {}\n",
                 self.ledgers, self.transactions_per_ledger, self.seed
             )),
-            Some(store) => toml.push_str(&format!("kind = \"datastore\"\npath = {}\n", quote(store))),
+            (None, Some(store)) => toml.push_str(&format!("kind = \"datastore\"\npath = {}\n", quote(store))),
         }
         if let Some(bytes) = self.max_object_bytes {
             toml.push_str(&format!("\n[decode]\nmax_object_bytes = {bytes}\n"));
@@ -102,6 +109,9 @@ impl StreamSpec {
             quote(&dir.join("data")),
             self.max_ledgers_per_file
         ));
+        if let Some(url) = &self.archive_url {
+            toml.push_str(&format!("url = {url:?}\n"));
+        }
         toml.push_str("\n[analytics]\nwindow_secs = 30\nhigh_value_threshold_stroops = 5000000000\n");
         for supervisor in ["source", "convert", "analytics", "archive"] {
             toml.push_str(&format!(

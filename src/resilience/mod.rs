@@ -15,10 +15,12 @@
 //!
 //! Durations in the configuration structs are integer milliseconds in fields named `*_ms`.
 
+mod aimd;
 mod breaker;
 mod retry;
 mod setting;
 
+pub use aimd::{Aimd, AimdChange};
 pub use breaker::{Admission, BreakerConfig, BreakerCounters, BreakerState, CircuitBreaker, Transition};
 pub use retry::RetryPolicy;
 pub use setting::InvalidSetting;

@@ -7,13 +7,17 @@
 //! - [`SyntheticSource`]: the embedded default, the deterministic generator.
 //! - [`DataStoreSource`]: a local SEP-54 directory (what `ledgerflow generate` and Galexie
 //!   write), bounded or followed as new objects appear.
+//! - [`RemoteDataStoreSource`]: a SEP-54 store in object storage (S3, GCS), fetched ahead in
+//!   parallel with adaptive concurrency and a byte-bounded read-ahead.
 
 mod datastore;
+mod remote;
 mod synthetic;
 
 use std::path::PathBuf;
 
 pub use datastore::DataStoreSource;
+pub use remote::{RemoteDataStoreSource, RemoteStore};
 pub use synthetic::SyntheticSource;
 
 use crate::decode::{DecodeError, Framing};
@@ -106,6 +110,15 @@ pub enum SourceError {
         #[source]
         source: stellar_xdr::Error,
     },
+    #[error("{what}: {source}")]
+    Store {
+        /// The object or listing the request was for.
+        what: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error(transparent)]
+    Open(#[from] crate::datastore::OpenError),
     #[error("source fault injected at {0}")]
     Injected(&'static str),
 }
@@ -115,6 +128,8 @@ impl Classify for SourceError {
         match self {
             SourceError::Io { .. } | SourceError::Injected(_) => FailureClass::Transient,
             SourceError::Decode(err) => err.class(),
+            SourceError::Store { source, .. } => crate::storage::class_of(source),
+            SourceError::Open(err) => err.class(),
             SourceError::Missing { .. } | SourceError::Generator(_) | SourceError::Encode { .. } => {
                 FailureClass::Permanent
             }

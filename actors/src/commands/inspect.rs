@@ -9,16 +9,19 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use ledgerflow::datastore::LocalDataStore;
-use ledgerflow::decode::{DecodeError, DecodeLimits, DecodedLedger, Framing, read_path};
+use ledgerflow::datastore::{LocalDataStore, ObjectDataStore};
+use ledgerflow::decode::{DecodeError, DecodeLimits, DecodedLedger, Framing, read_object, read_path};
 use ledgerflow::ledger::LedgerView;
 use ledgerflow::network::Network;
+use ledgerflow::storage::ObjectLocation;
 use ledgerflow::summary::LedgerSummary;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A ledger file (raw XDR, base64 lines, LedgerCloseMetaBatch, `.xdr.zst` object) or a
-    /// SEP-54 data store directory (with `.config.json`).
+    /// A ledger file (raw XDR, base64 lines, LedgerCloseMetaBatch, `.xdr.zst` object), a
+    /// SEP-54 data store directory (with `.config.json`), or a store's URL (`s3://bucket/prefix`,
+    /// `gs://bucket/prefix`; object_store's environment variables configure the client:
+    /// AWS_ENDPOINT, AWS_REGION, AWS_ALLOW_HTTP, AWS_SKIP_SIGNATURE, credentials).
     pub path: PathBuf,
     /// One JSON object per ledger per line.
     #[arg(long)]
@@ -49,7 +52,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut printer = Printer { out: BufWriter::new(stdout.lock()), json: args.json };
-    let result = if args.path.is_dir() {
+    let url = args.path.to_str().filter(|p| ledgerflow::storage::is_url(p)).map(str::to_owned);
+    let result = if let Some(url) = url {
+        inspect_remote_store(&url, &args, &limits, &mut printer)
+    } else if args.path.is_dir() {
         inspect_store(&args, &limits, &mut printer)
     } else {
         let mut resolver = NetworkResolver::new(args.network.clone());
@@ -73,6 +79,40 @@ fn inspect_store(
     let mut resolver = NetworkResolver::new(Some(network));
     for (_, path) in store.objects()? {
         inspect_file(&path, Some(Framing::DataStoreObject), limits, &mut resolver, printer)?;
+    }
+    Ok(())
+}
+
+fn inspect_remote_store(
+    url: &str,
+    args: &InspectArgs,
+    limits: &DecodeLimits,
+    printer: &mut Printer<impl Write>,
+) -> anyhow::Result<()> {
+    let location = ObjectLocation::open(url, "inspect URL", &Default::default())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let store = std::sync::Arc::new(runtime.block_on(ObjectDataStore::open(location))?);
+    let network = args.network.clone().unwrap_or_else(|| store.manifest().network());
+    let mut resolver = NetworkResolver::new(Some(network));
+    let objects = runtime.block_on(store.objects()).with_context(|| format!("{url}: listing"))?;
+    // Fetch a few objects ahead while the previous ones are decoded and printed.
+    let mut pending = std::collections::VecDeque::new();
+    let mut keys = objects.into_iter().map(|(_, key)| key);
+    loop {
+        while pending.len() < 8 {
+            let Some(key) = keys.next() else { break };
+            let store = store.clone();
+            let fetch_key = key.clone();
+            pending.push_back((key, runtime.spawn(async move { store.fetch_key(&fetch_key).await })));
+        }
+        let Some((key, task)) = pending.pop_front() else { break };
+        let bytes = runtime.block_on(task)?.with_context(|| format!("{url}: {key}"))?;
+        let name = format!("{}/{}", url.trim_end_matches('/'), key.rsplit('/').next().unwrap_or(&key));
+        for ledger in read_object(name.clone(), bytes.into(), Some(Framing::DataStoreObject), limits)? {
+            let ledger = ledger?;
+            let summary = resolver.summarize(&ledger).with_context(|| name.clone())?;
+            printer.print(&summary)?;
+        }
     }
     Ok(())
 }

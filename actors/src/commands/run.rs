@@ -77,7 +77,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let admin = config.fault_injection.admin_endpoint;
     let ready_lag_ledgers = config.pipeline.batch_ledgers;
     let source_kind = config.source.kind.as_str().to_owned();
-    let plan = StreamPlan::new(config)?;
+    let plan = StreamPlan::new(config).await?;
     info!(stream = %plan.stream, from = plan.from, to = ?plan.to, follow = plan.follow, "run starting");
     let handle = ledgerflow_actors::start(plan.clone()).await?;
     let control = handle.control();

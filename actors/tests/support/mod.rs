@@ -58,7 +58,7 @@ pub fn crash_on_first_failure(config: &mut Config) {
 
 /// Runs the stream to its end in this process.
 pub async fn run(config: Config) -> RunOutcome {
-    let plan = StreamPlan::new(config).expect("plan");
+    let plan = StreamPlan::new(config).await.expect("plan");
     let handle = ledgerflow_actors::start(plan).await.expect("start");
     tokio::time::timeout(std::time::Duration::from_secs(120), handle.wait())
         .await
