@@ -1,19 +1,19 @@
 //! Checks an archive against its checkpoint: every table covers the checkpointed range with no
 //! gap and no overlap (by file names), and the `ledgers` table holds every ledger of the range
 //! exactly once (read from the Parquet files), except the dead letters, which it must not
-//! hold. What `ledgerflow verify` reports.
+//! hold. What `ledgerflow verify` reports, on a local root or an object store alike.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::Path;
 
 use arrow::array::AsArray;
 use arrow::datatypes::UInt32Type;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
 
 use crate::archive::{
-    ArchiveError, ArchivedFile, Coverage, FileKey, coverage, published_path, scan, staging_path,
+    ArchiveError, ArchiveStore, ArchivedFile, Area, Coverage, FileKey, StoredFile, coverage,
 };
 use crate::checkpoint::Checkpoint;
 use crate::range::LedgerRange;
@@ -69,10 +69,19 @@ impl VerifyReport {
     }
 }
 
-/// Verifies the archive at `root` against `checkpoint` (`None`: nothing committed, so the
-/// archive must hold no file).
+/// Verifies the archive at the local directory `root` against `checkpoint` (`None`: nothing
+/// committed, so the archive must hold no file).
 pub fn verify(root: &Path, checkpoint: Option<&Checkpoint>) -> Result<VerifyReport, VerifyError> {
-    let files = scan(root)?;
+    verify_store(&ArchiveStore::local(root), checkpoint)
+}
+
+/// Verifies the archive on `store` (a local root or an object store: call from a blocking or
+/// plain thread) against `checkpoint`.
+pub fn verify_store(
+    store: &ArchiveStore,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<VerifyReport, VerifyError> {
+    let files = store.scan()?;
     let Some(checkpoint) = checkpoint else {
         let tables = Table::ALL
             .iter()
@@ -93,10 +102,11 @@ pub fn verify(root: &Path, checkpoint: Option<&Checkpoint>) -> Result<VerifyRepo
     let mut pending_publish = Vec::new();
     for relative_path in &checkpoint.pending {
         let key = FileKey::parse(relative_path)?;
-        let staged = staging_path(root, &key);
-        if !published_path(root, &key).exists() && staged.exists() {
-            let bytes = std::fs::metadata(&staged).map(|m| m.len()).unwrap_or(0);
-            files.push(ArchivedFile { key, relative_path: relative_path.clone(), path: staged, bytes });
+        if store.size_of(&key, Area::Published)?.is_none()
+            && let Some(bytes) = store.size_of(&key, Area::Staging)?
+        {
+            let path = store.path_of(&key, Area::Staging);
+            files.push(ArchivedFile { key, relative_path: relative_path.clone(), path, bytes });
             pending_publish.push(relative_path.clone());
         }
     }
@@ -108,20 +118,16 @@ pub fn verify(root: &Path, checkpoint: Option<&Checkpoint>) -> Result<VerifyRepo
     let mut duplicated = BTreeSet::new();
     let mut ledger_rows = 0u64;
     for file in files.iter().filter(|f| f.key.table == Table::Ledgers) {
-        let parquet = |source| VerifyError::Parquet { path: file.path.clone(), source };
-        let reader =
-            File::open(&file.path).map_err(|source| VerifyError::Io { path: file.path.clone(), source })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(parquet)?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["sequence"]);
-        let batches = builder.with_projection(mask).build().map_err(parquet)?;
-        for batch in batches {
-            let batch = batch.map_err(|e| parquet(e.into()))?;
-            let Some(column) = batch.column(0).as_primitive_opt::<UInt32Type>() else { continue };
-            ledger_rows += column.len() as u64;
-            for sequence in column.iter().flatten() {
-                if !seen.insert(sequence) {
-                    duplicated.insert(sequence);
-                }
+        let area =
+            if pending_publish.contains(&file.relative_path) { Area::Staging } else { Area::Published };
+        let sequences = match store.open_file(&file.key, area)? {
+            StoredFile::Local(reader) => ledger_sequences(reader, file),
+            StoredFile::Object(bytes) => ledger_sequences(bytes, file),
+        }?;
+        ledger_rows += sequences.len() as u64;
+        for sequence in sequences {
+            if !seen.insert(sequence) {
+                duplicated.insert(sequence);
             }
         }
     }
@@ -139,4 +145,22 @@ pub fn verify(root: &Path, checkpoint: Option<&Checkpoint>) -> Result<VerifyRepo
         ledger_rows,
         pending_publish,
     })
+}
+
+/// The `sequence` column of a `ledgers` file, read alone (projection).
+fn ledger_sequences<R: ChunkReader + 'static>(
+    reader: R,
+    file: &ArchivedFile,
+) -> Result<Vec<u32>, VerifyError> {
+    let parquet = |source| VerifyError::Parquet { path: file.path.clone(), source };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(parquet)?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), ["sequence"]);
+    let batches = builder.with_projection(mask).build().map_err(parquet)?;
+    let mut sequences = Vec::new();
+    for batch in batches {
+        let batch = batch.map_err(|e| parquet(e.into()))?;
+        let Some(column) = batch.column(0).as_primitive_opt::<UInt32Type>() else { continue };
+        sequences.extend(column.iter().flatten());
+    }
+    Ok(sequences)
 }

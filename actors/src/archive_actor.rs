@@ -3,9 +3,12 @@
 //! credits return to the fetcher).
 //!
 //! For each set of files the rotation policy cuts: (1) stage: encode under `_staging/` and
-//! fsync; (2) commit: the CheckpointActor records the files, the new high-water mark, the
-//! analytics snapshot and dead letters in one sled transaction and flushes; (3) publish: rename
-//! into `<table>/date=YYYY-MM-DD/` and fsync, then mark the commit published. A crash between
+//! make it durable (fsync on a local root, a put on an object store); (2) commit: the
+//! CheckpointActor records the files, the new high-water mark, the analytics snapshot and dead
+//! letters in one sled transaction and flushes; (3) publish: move into
+//! `<table>/date=YYYY-MM-DD/` (rename and fsync, or copy and delete), then mark the commit
+//! published. The archive's storage (`archive.root` or `archive.url`) is the library's concern:
+//! every step runs on a blocking thread here, whichever it is. A crash between
 //! (1) and (2) leaves staging files that recovery deletes; between (2) and (3), committed files
 //! that recovery publishes. Commits end only where a batch ends, because the analytics snapshot
 //! exists only there. A batch's credit returns once it is buffered: the buffer is bounded by
@@ -17,13 +20,14 @@
 //! `archive:after_stage`, `archive:before_publish`, `archive:after_publish` in the library.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ledgerflow::analytics::AnalyticsTable;
-use ledgerflow::archive::{Archive, ArchiveError, FileSet, PartitionBuffer, RotationPolicy, StagedFile};
+use ledgerflow::archive::{
+    Archive, ArchiveError, DEAD_LETTER_DIR, FileSet, PartitionBuffer, RotationPolicy, StagedFile,
+};
 use ledgerflow::batch::DeadLetterRecord;
 use ledgerflow::checkpoint::{Commit, DeadLetter, StreamId};
 use ledgerflow::range::LedgerRange;
@@ -38,9 +42,6 @@ use crate::pipeline_supervisor::PipelineMsg;
 use crate::stage_supervisor::{StageMsg, StageSupervisor, StageWorker};
 use crate::stats::PipelineStats;
 use crate::telemetry::TraceContext;
-
-/// Where dead letters go, under the archive root.
-pub const DEAD_LETTER_DIR: &str = "_dead_letter";
 
 #[allow(clippy::large_enum_variant)] // one message per batch; boxing would add an allocation per batch
 pub enum ArchiveWorkerMsg {
@@ -64,7 +65,6 @@ impl StageWorker for ArchiveActor {
 
 pub struct ArchiveArgs {
     pub archive: Archive,
-    pub root: PathBuf,
     pub rotation: RotationPolicy,
     pub stream: StreamId,
     pub checkpoint: ActorRef<CheckpointMsg>,
@@ -236,11 +236,9 @@ async fn reset(state: &mut ArchiveState, epoch: Epoch) -> Result<(), ActorProces
         Some(c) => (c.pending.clone(), Some(c.last_ledger)),
         None => (Vec::new(), None),
     };
-    let root = state.args.root.clone();
+    let archive = state.args.archive.clone();
     let had_pending = !pending.is_empty();
-    let report =
-        tokio::task::spawn_blocking(move || ledgerflow::archive::recover(&root, &pending, high_water_mark))
-            .await??;
+    let report = tokio::task::spawn_blocking(move || archive.recover(&pending, high_water_mark)).await??;
     if had_pending {
         ractor::call!(state.args.checkpoint, CheckpointMsg::MarkPublished)??;
     }
@@ -270,7 +268,7 @@ async fn reset(state: &mut ArchiveState, epoch: Epoch) -> Result<(), ActorProces
     Ok(())
 }
 
-/// Step 1: encode and fsync the set's files under `_staging/`.
+/// Step 1: encode the set's files and make them durable under `_staging/`.
 async fn stage(state: &mut ArchiveState, set: FileSet) -> Result<(), ActorProcessingErr> {
     let archive = state.args.archive.clone();
     let started = Instant::now();
@@ -360,8 +358,8 @@ async fn commit_range(
     Ok(())
 }
 
-/// Writes the raw bytes and error of every dead letter in `range` under `_dead_letter/`
-/// (fsynced), and returns their checkpoint records.
+/// Writes the raw bytes and error of every dead letter in `range` under `_dead_letter/` of the
+/// archive (durably: before the commit that names them), and returns their checkpoint records.
 async fn write_dead_letters(
     state: &mut ArchiveState,
     range: LedgerRange,
@@ -373,35 +371,31 @@ async fn write_dead_letters(
         return Ok(Vec::new());
     }
     state.args.stats.dead_letters.fetch_add(mine.iter().map(|d| d.ledgers.len()).sum(), Ordering::Relaxed);
-    let root = state.args.root.clone();
+    let archive = state.args.archive.clone();
     // The dead-letter events belong to the commit's span (and so to the batch's trace).
     let span = tracing::Span::current();
-    let records = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<DeadLetter>> {
+    let records = tokio::task::spawn_blocking(move || -> Result<Vec<DeadLetter>, ArchiveError> {
         let _entered = span.enter();
-        let dir = root.join(DEAD_LETTER_DIR);
-        std::fs::create_dir_all(&dir)?;
         let mut records = Vec::new();
+        let mut files = Vec::new();
+        let mut kept = Vec::new();
         for dead in mine {
             let name = format!("{:010}-{:010}", dead.ledgers.first(), dead.ledgers.last());
             let bytes_path = format!("{DEAD_LETTER_DIR}/{name}.xdr");
-            write_synced(&root.join(&bytes_path), &dead.bytes)?;
             let text = format!("object: {}\nledgers: {}\nerror: {}\n", dead.object, dead.ledgers, dead.error);
-            write_synced(&root.join(format!("{DEAD_LETTER_DIR}/{name}.error.txt")), text.as_bytes())?;
-            warn!(first = dead.ledgers.first(), last = dead.ledgers.last(), error = %dead.error, "ledgers dead-lettered");
             for sequence in dead.ledgers.iter() {
                 records.push(DeadLetter { sequence, reason: dead.error.clone(), path: bytes_path.clone() });
             }
+            files.push((format!("{name}.xdr"), dead.bytes));
+            files.push((format!("{name}.error.txt"), text.into_bytes()));
+            kept.push((dead.ledgers, dead.error));
         }
-        std::fs::File::open(&dir)?.sync_all()?;
+        archive.store().write_dead_letters(files)?;
+        for (ledgers, error) in kept {
+            warn!(first = ledgers.first(), last = ledgers.last(), error = %error, "ledgers dead-lettered");
+        }
         Ok(records)
     })
     .await??;
     Ok(records)
-}
-
-fn write_synced(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }

@@ -41,6 +41,8 @@ pub struct StreamInfo {
     pub to: Option<u32>,
     pub follow: bool,
     pub source: String,
+    /// Where the Parquet tree goes: `archive.url`, or the `archive.root` directory.
+    pub archive: String,
 }
 
 #[derive(Serialize)]

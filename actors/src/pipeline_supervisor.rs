@@ -106,13 +106,13 @@ impl Actor for PipelineSupervisor {
         let _ = stats.credits.set(credits.clone());
         let archive_args = {
             let (checkpoint, pipeline, stats) = (checkpoint.clone(), myself.clone(), stats.clone());
+            // `archive.url` or `archive.root`; an object store's requests run on this runtime
+            // (its steps block on them from the archive worker's blocking threads).
             let archive = ledgerflow::archive::Archive::from_config(&config.archive)?;
             let rotation = config.archive.rotation_policy();
-            let root = config.archive.root.clone();
             let stream = plan.stream.clone();
             move || ArchiveArgs {
                 archive: archive.clone(),
-                root: root.clone(),
                 rotation,
                 stream: stream.clone(),
                 checkpoint: checkpoint.clone(),

@@ -284,6 +284,7 @@ fn metrics_health_ready_status_and_the_admin_endpoint_of_a_live_tail() {
     };
     assert_eq!(status["stream"]["id"], "default");
     assert_eq!(status["stream"]["follow"], true);
+    assert_eq!(status["stream"]["archive"], config.archive.root.display().to_string());
     assert_eq!(http(addr, "GET", "/ready", "").0, 200);
 
     let (code, content_type, text) = http(addr, "GET", "/metrics", "");

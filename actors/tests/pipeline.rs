@@ -63,6 +63,59 @@ async fn a_second_run_resumes_and_equals_one_uninterrupted_run() {
     assert_eq!(summarize(&second.archive.root), summarize(&whole.archive.root));
 }
 
+/// `archive.url = "file://..."`: the Parquet tree goes through object_store (`LocalFileSystem`,
+/// the code `s3://` and `gs://` URLs run), staging keys, copy and delete; `archive.root` keeps
+/// only the checkpoint. A stream stopped half-way and resumed (recovery on the object store at
+/// each start) holds exactly what an uninterrupted local-root run of the same ledgers holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_store_archive_holds_exactly_what_a_local_root_holds() {
+    let reference = tempfile::tempdir().unwrap();
+    let local = config(reference.path(), 80);
+    assert!(matches!(run(local.clone()).await, RunOutcome::Completed { .. }));
+    let expected = summarize(&local.archive.root);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = dir.path().join("bucket");
+    let object = {
+        let mut object = config(dir.path(), 80);
+        object.archive.url = Some(format!("file://{}", bucket.display()));
+        object.validate().unwrap();
+        object
+    };
+    let mut first_half = object.clone();
+    first_half.stream.to = Some(FIRST + 37);
+    assert!(matches!(run(first_half.clone()).await, RunOutcome::Completed { next } if next == FIRST + 38));
+    assert_complete(&verify(&first_half), FIRST, FIRST + 37);
+    let outcome = run(object.clone()).await;
+    assert!(matches!(outcome, RunOutcome::Completed { next } if next == FIRST + 80), "{outcome:?}");
+    assert_complete(&verify(&object), FIRST, FIRST + 79);
+
+    assert_eq!(summarize_archive(&object), expected, "read through the object store");
+    assert_eq!(expected.rows("ledgers"), 80);
+    assert_eq!(summarize_archive(&local), expected, "a local root read through the store");
+    // The bucket holds the same hive tree as a local root, and the root only the checkpoint.
+    assert_eq!(summarize(&bucket), expected);
+    let mut in_root: Vec<String> = std::fs::read_dir(&object.archive.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    in_root.sort();
+    assert_eq!(in_root, vec!["_checkpoint".to_string()]);
+    let staging: Vec<_> = walk_files(&bucket.join("_staging"));
+    assert!(staging.is_empty(), "no staging key left: {staging:?}");
+    let checkpoint = checkpoint(&object).unwrap();
+    assert!(checkpoint.commits > 2, "several commits: {}", checkpoint.commits);
+    assert!(checkpoint.pending.is_empty());
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .flat_map(|e| if e.path().is_dir() { walk_files(&e.path()) } else { vec![e.path()] })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_ledger_stops_the_stream_or_is_dead_lettered_by_policy() {
     // A SEP-54 store with one ledger cut short.

@@ -245,8 +245,11 @@ pub fn checkpoint(config: &Config) -> Result<Option<Checkpoint>> {
     store.load(&config.stream.id).context("load checkpoint")
 }
 
-/// The library's `verify` of the archive against the checkpoint.
+/// The library's `verify` of the archive (`archive.url` when set, else `archive.root`) against
+/// the checkpoint.
 pub fn library_verify(config: &Config) -> Result<ledgerflow::verify::VerifyReport> {
     let checkpoint = checkpoint(config)?;
-    ledgerflow::verify::verify(&config.archive.root, checkpoint.as_ref()).context("verify the archive")
+    let store =
+        ledgerflow::archive::ArchiveStore::from_config(&config.archive).context("open the archive")?;
+    ledgerflow::verify::verify_store(&store, checkpoint.as_ref()).context("verify the archive")
 }

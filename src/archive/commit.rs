@@ -19,6 +19,9 @@
 //! One archive root per stream: recovery treats every file beyond the stream's checkpoint as
 //! its own.
 //!
+//! [`Archive`] runs the same protocol on an object-storage location ([`ArchiveStore`]:
+//! `object.rs` holds those steps); the free functions here are the local root's.
+//!
 //! Failpoints (feature `failpoints`), each returning [`ArchiveError::Injected`] when configured
 //! with `return` (or panicking with `panic`): `archive:before_stage`, `archive:after_stage`
 //! (file and directory fsynced), `archive:before_publish`, `archive:after_publish` (renamed and
@@ -36,13 +39,15 @@ use super::ArchiveError;
 use super::durable::{create_dir_all_durable, exists, remove_file_if_exists, sync_dir};
 use super::layout::{FileKey, STAGING_DIR, published_path, staging_path};
 use super::rotation::{FileSet, PendingFile};
+use super::store::ArchiveStore;
 use super::verify::{ArchivedFile, read_dir_sorted, scan};
-use super::writer::{WriterOptions, check_rows, write_file};
+use super::writer::{WriterOptions, check_rows};
 
-/// A local-filesystem archive: a root directory and how files are encoded.
+/// An archive: where its files live (a local root or an object-storage location) and how
+/// they are encoded.
 #[derive(Debug, Clone)]
 pub struct Archive {
-    root: PathBuf,
+    store: ArchiveStore,
     options: WriterOptions,
 }
 
@@ -102,9 +107,14 @@ impl fmt::Display for RecoveryReport {
 }
 
 impl Archive {
-    /// An archive at `root`, creating the root and its staging directory.
+    /// An archive at the local directory `root`, creating the root and its staging directory.
     pub fn open(root: impl Into<PathBuf>, options: WriterOptions) -> Result<Self, ArchiveError> {
-        let root = root.into();
+        Archive::on_store(ArchiveStore::local(root), options)
+    }
+
+    /// An archive on `store` (a local root is created with its staging directory; an object
+    /// store needs nothing before its first put).
+    pub fn on_store(store: ArchiveStore, options: WriterOptions) -> Result<Self, ArchiveError> {
         options.compression.validate("archive.compression")?;
         if options.max_row_group_rows == 0 {
             return Err(ArchiveError::InvalidConfig {
@@ -113,18 +123,20 @@ impl Archive {
                 allowed: "1 or more rows",
             });
         }
-        create_dir_all_durable(&root.join(STAGING_DIR))?;
-        Ok(Archive { root, options })
+        store.prepare()?;
+        Ok(Archive { store, options })
     }
 
-    /// An archive as configured; the configuration is validated first.
+    /// An archive as configured (`archive.url` when set, else `archive.root`); the
+    /// configuration is validated first.
     pub fn from_config(config: &super::ArchiveConfig) -> Result<Self, ArchiveError> {
         config.validate()?;
-        Archive::open(&config.root, config.writer_options())
+        Archive::on_store(ArchiveStore::from_config(config)?, config.writer_options())
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Where the files live.
+    pub fn store(&self) -> &ArchiveStore {
+        &self.store
     }
 
     pub fn options(&self) -> &WriterOptions {
@@ -182,8 +194,8 @@ impl Archive {
         Ok(staged)
     }
 
-    /// Step 1: encodes `batches` as the file `key` under `_staging`, then fsyncs the file and
-    /// its directory. Every row must belong to `key` (ledger in range, close date = partition
+    /// Step 1: encodes `batches` as the file `key` under `_staging`, then makes it durable (a
+    /// local root fsyncs the file and its directory; an object store's put is atomic). Every row must belong to `key` (ledger in range, close date = partition
     /// date). Replaces a staging file of the same name (a replay writes the same names).
     pub fn stage_batches(
         &self,
@@ -194,34 +206,29 @@ impl Archive {
         fail::fail_point!("archive:before_stage", |_| Err(ArchiveError::Injected("archive:before_stage")));
         let key = FileKey::new(key.table, key.date, key.range)?;
         let rows = check_rows(&key, batches)?;
-        let path = staging_path(&self.root, &key);
-        let dir = parent(&path);
-        create_dir_all_durable(dir)?;
-        let stats = write_file(&path, &key, schema, batches, &self.options)?;
+        let stats = self.store.stage(&key, schema, batches, &self.options)?;
         debug_assert_eq!(stats.rows, rows);
-        // The file's bytes are synced by write_file; its name is durable once the directory is.
-        sync_dir(dir)?;
         fail::fail_point!("archive:after_stage", |_| Err(ArchiveError::Injected("archive:after_stage")));
         Ok(StagedFile { key, relative_path: key.relative_path(), rows: stats.rows, bytes: stats.bytes })
     }
 
     /// Step 3 for a staged file; call only after the checkpoint committed it.
     pub fn publish(&self, staged: &StagedFile) -> Result<PublishOutcome, ArchiveError> {
-        publish_path(&self.root, &staged.relative_path)
+        self.store.publish(&staged.relative_path)
     }
 
-    /// [`recover`] on this archive's root.
+    /// [`recover`] on this archive's store.
     pub fn recover(
         &self,
         committed: &[String],
         high_water_mark: Option<u32>,
     ) -> Result<RecoveryReport, ArchiveError> {
-        recover(&self.root, committed, high_water_mark)
+        self.store.recover(committed, high_water_mark)
     }
 
-    /// [`scan`] of this archive's root.
+    /// [`scan`] of this archive's store.
     pub fn scan(&self) -> Result<Vec<ArchivedFile>, ArchiveError> {
-        scan(&self.root)
+        self.store.scan()
     }
 }
 
@@ -262,20 +269,7 @@ pub fn recover(
     committed: &[String],
     high_water_mark: Option<u32>,
 ) -> Result<RecoveryReport, ArchiveError> {
-    // Check the whole checkpoint before touching a file.
-    let mut committed_keys: BTreeMap<String, FileKey> = BTreeMap::new();
-    for path in committed {
-        let key = FileKey::parse(path)?;
-        if high_water_mark.is_none_or(|mark| key.last() > mark) {
-            return Err(ArchiveError::InconsistentCheckpoint {
-                path: path.clone(),
-                last: key.last(),
-                high_water_mark,
-            });
-        }
-        committed_keys.insert(key.relative_path(), key);
-    }
-
+    let committed_keys = committed_keys(committed, high_water_mark)?;
     let mut report = RecoveryReport::default();
     let mut dirs_to_sync = BTreeSet::new();
     let staging_root = root.join(STAGING_DIR);
@@ -323,6 +317,27 @@ pub fn recover(
         return Err(ArchiveError::CommittedFileMissing { paths: missing });
     }
     Ok(report)
+}
+
+/// The last commit's files by relative path, checked whole before recovery touches a file:
+/// each parses as an archive file name and ends at or before the high-water mark.
+pub(crate) fn committed_keys(
+    committed: &[String],
+    high_water_mark: Option<u32>,
+) -> Result<BTreeMap<String, FileKey>, ArchiveError> {
+    let mut keys = BTreeMap::new();
+    for path in committed {
+        let key = FileKey::parse(path)?;
+        if high_water_mark.is_none_or(|mark| key.last() > mark) {
+            return Err(ArchiveError::InconsistentCheckpoint {
+                path: path.clone(),
+                last: key.last(),
+                high_water_mark,
+            });
+        }
+        keys.insert(key.relative_path(), key);
+    }
+    Ok(keys)
 }
 
 /// Every file below `dir` as (`/`-separated path relative to `dir`, full path), sorted.
@@ -376,27 +391,16 @@ fn parent(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use std::fs::File;
-    use std::time::Instant;
 
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     use super::*;
-    use crate::archive::test_support::{batch_of, date, ledger_batch, micros_on, range, refs, serial};
-    use crate::archive::{Compression, PartitionBuffer, RotationPolicy};
+    use crate::archive::Compression;
+    use crate::archive::test_support::{batch_of, date, micros_on, range, serial, set_of};
     use crate::tables::Table;
 
     fn archive(root: &Path, compression: Compression) -> Archive {
         Archive::open(root, WriterOptions { compression, max_row_group_rows: 3 }).unwrap()
-    }
-
-    /// The cut set of ledgers `first..=last`, all closing on day `day`.
-    fn set_of(first: u32, last: u32, day: i64) -> FileSet {
-        let policy =
-            RotationPolicy { max_file_bytes: u64::MAX, max_ledgers_per_file: u32::MAX, ..Default::default() };
-        let mut buffer = PartitionBuffer::new(policy);
-        let batch = ledger_batch(first, last, |s| micros_on(day, i64::from(s)));
-        assert!(buffer.push(range(first, last), &refs(&batch), Instant::now()).unwrap().is_empty());
-        buffer.flush().unwrap()
     }
 
     /// All three steps, the checkpoint being the returned paths and mark.
@@ -625,7 +629,8 @@ mod tests {
         assert!(matches!(Archive::open(dir.path(), options), Err(ArchiveError::InvalidConfig { .. })));
         let config = crate::archive::ArchiveConfig { root: dir.path().join("a"), ..Default::default() };
         let archive = Archive::from_config(&config).unwrap();
-        assert!(archive.root().join(STAGING_DIR).is_dir());
+        assert_eq!(archive.store().local_root(), Some(config.root.as_path()));
+        assert!(config.root.join(STAGING_DIR).is_dir());
     }
 }
 
@@ -637,7 +642,9 @@ mod failpoint_tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::archive::test_support::{ledger_batch, micros_on, range, refs, serial};
+    use crate::archive::test_support::{
+        contents, ledger_batch, micros_on, object_fixtures, range, refs, runtime, serial,
+    };
     use crate::archive::{PartitionBuffer, RotationPolicy};
 
     const FAILPOINTS: [&str; 4] =
@@ -679,22 +686,26 @@ mod failpoint_tests {
         Ok(())
     }
 
-    fn published(root: &Path) -> Vec<String> {
-        let mut paths: Vec<String> = list_files(root)
-            .unwrap()
-            .into_iter()
-            .map(|(p, _)| p)
-            .filter(|p| !p.starts_with("_staging/"))
-            .collect();
-        paths.sort();
-        paths
-    }
-
-    fn assert_exactly_committed(root: &Path, checkpoint: &Checkpoint, context: &str) {
+    fn assert_exactly_committed(archive: &Archive, checkpoint: &Checkpoint, context: &str) {
         let mut expected = checkpoint.all_committed.clone();
         expected.sort();
-        assert_eq!(published(root), expected, "{context}");
-        assert!(list_files(&root.join(STAGING_DIR)).unwrap().is_empty(), "{context}: staging left");
+        let (published, staged) = contents(archive);
+        assert_eq!(published, expected, "{context}");
+        assert!(staged.is_empty(), "{context}: staging left");
+    }
+
+    /// The same scenario on every backend: a local root, and the object stores (in memory, and
+    /// a directory through object_store's `LocalFileSystem`). Each call is a fresh archive.
+    fn archives(runtime: &tokio::runtime::Runtime) -> Vec<(&'static str, Archive, Box<dyn std::any::Any>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut archives: Vec<(&'static str, Archive, Box<dyn std::any::Any>)> =
+            vec![("local root", Archive::open(dir.path(), WriterOptions::default()).unwrap(), Box::new(dir))];
+        for fixture in object_fixtures() {
+            let store = ArchiveStore::object(fixture.location.clone(), runtime.handle().clone());
+            let archive = Archive::on_store(store, WriterOptions::default()).unwrap();
+            archives.push((fixture.name, archive, Box::new(fixture)));
+        }
+        archives
     }
 
     #[test]
@@ -705,12 +716,14 @@ mod failpoint_tests {
             all_sets.iter().map(|s| (s.range.first(), s.range.last())).collect::<Vec<_>>(),
             vec![(1, 5), (6, 10), (11, 12), (13, 17), (18, 20)]
         );
+        let runtime = runtime();
         for failpoint in FAILPOINTS {
             for passes in [0, 1, 3, 5, 9] {
-                for action in ["return", "panic"] {
-                    let context = format!("{failpoint} after {passes} passes, {action}");
-                    let dir = tempfile::tempdir().unwrap();
-                    let archive = Archive::open(dir.path(), WriterOptions::default()).unwrap();
+                for (action, (backend, archive, _keep)) in ["return", "panic"]
+                    .into_iter()
+                    .flat_map(|a| archives(&runtime).into_iter().map(move |b| (a, b)))
+                {
+                    let context = format!("{backend}: {failpoint} after {passes} passes, {action}");
                     let mut checkpoint = Checkpoint::default();
 
                     fail::cfg(failpoint, &format!("{passes}*off->{action}")).unwrap();
@@ -724,13 +737,13 @@ mod failpoint_tests {
                     }
 
                     let report = archive.recover(&checkpoint.committed, checkpoint.high_water_mark).unwrap();
-                    assert_exactly_committed(dir.path(), &checkpoint, &format!("{context}: {report}"));
+                    assert_exactly_committed(&archive, &checkpoint, &format!("{context}: {report}"));
 
                     // The restarted worker replays from the checkpoint and completes the archive.
                     let resume = checkpoint.high_water_mark.map_or(1, |mark| mark + 1);
                     let replay = if resume <= 20 { sets(resume, 20) } else { Vec::new() };
                     run(&archive, &replay, &mut checkpoint).unwrap();
-                    assert_exactly_committed(dir.path(), &checkpoint, &context);
+                    assert_exactly_committed(&archive, &checkpoint, &context);
                     let files = archive.scan().unwrap();
                     for table in crate::tables::Table::LEDGER_TABLES {
                         let coverage = crate::archive::coverage(&files, table, range(1, 20));
@@ -747,9 +760,12 @@ mod failpoint_tests {
     #[test]
     fn a_crash_during_recovery_is_recovered_by_the_next_recovery() {
         let _scenario = serial();
-        for failpoint in ["archive:before_publish", "archive:after_publish"] {
-            let dir = tempfile::tempdir().unwrap();
-            let archive = Archive::open(dir.path(), WriterOptions::default()).unwrap();
+        let runtime = runtime();
+        for (failpoint, (backend, archive, _keep)) in ["archive:before_publish", "archive:after_publish"]
+            .into_iter()
+            .flat_map(|f| archives(&runtime).into_iter().map(move |b| (f, b)))
+        {
+            let failpoint_on = format!("{backend}: {failpoint}");
             let mut checkpoint = Checkpoint::default();
             // Crash right after the commit of the first set, before any publish.
             fail::cfg("archive:before_publish", "return").unwrap();
@@ -759,11 +775,11 @@ mod failpoint_tests {
             fail::cfg(failpoint, "2*off->return").unwrap();
             assert!(
                 archive.recover(&checkpoint.committed, checkpoint.high_water_mark).is_err(),
-                "{failpoint}"
+                "{failpoint_on}"
             );
             fail::remove(failpoint);
             archive.recover(&checkpoint.committed, checkpoint.high_water_mark).unwrap();
-            assert_exactly_committed(dir.path(), &checkpoint, failpoint);
+            assert_exactly_committed(&archive, &checkpoint, &failpoint_on);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! error (disk full, EIO, an interrupted call) is worth a restart after a backoff delay; a
 //! permanent one (a batch that breaks the range contract, an unknown file name in a commit, a
 //! committed file that vanished, a bad setting) will fail the same way again and escalates.
+//! Object-storage requests are classified by [`crate::storage::class_of`].
 
 use std::io;
 use std::path::PathBuf;
@@ -60,6 +61,20 @@ pub enum ArchiveError {
     /// A setting is out of range.
     #[error("{key} = {value} is invalid; allowed: {allowed}")]
     InvalidConfig { key: &'static str, value: String, allowed: &'static str },
+    /// An object-storage request failed; `op` names it ("put", "copy", "delete", "head",
+    /// "get", "list") and `location` the object or prefix, as a URL. Classified like
+    /// object_store's own errors ([`crate::storage::class_of`]): 5xx, 429, timeouts and
+    /// dropped connections are transient; permission and authentication errors permanent.
+    #[error("archive: {op} {location}: {source}")]
+    ObjectStore {
+        op: &'static str,
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// The object-storage location `archive.url` could not be opened (URL, options).
+    #[error("archive: {0}")]
+    Storage(#[from] crate::storage::StorageError),
     /// A failpoint (`fail` crate, feature `failpoints`) returned an error on purpose.
     #[error("archive: failpoint {0} injected an error")]
     Injected(&'static str),
@@ -73,7 +88,9 @@ impl ArchiveError {
     pub fn is_transient(&self) -> bool {
         match self {
             ArchiveError::Io { source, .. } => io_error_is_transient(source),
+            ArchiveError::ObjectStore { source, .. } => crate::storage::class_of(source).is_transient(),
             ArchiveError::Injected(_) => true,
+            ArchiveError::Storage(source) => source.is_transient(),
             ArchiveError::Encode { .. }
             | ArchiveError::BadFileName { .. }
             | ArchiveError::InvalidBatch { .. }
@@ -150,6 +167,18 @@ mod tests {
         assert!(!ArchiveError::BadFileName { path: "x".into(), reason: "r" }.is_transient());
         assert_eq!(Classify::class(&encode), FailureClass::Permanent);
         assert_eq!(Classify::class(&io(io::ErrorKind::StorageFull)), FailureClass::Transient);
+    }
+
+    #[test]
+    fn object_store_errors_are_classified_like_object_store_classifies_them() {
+        let object = |source| ArchiveError::ObjectStore { op: "put", location: "s3://b/k".into(), source };
+        let unavailable = object(object_store::Error::Generic { store: "S3", source: "503".into() });
+        assert!(unavailable.is_transient());
+        assert_eq!(unavailable.to_string(), "archive: put s3://b/k: Generic S3 error: 503");
+        let denied = object(object_store::Error::PermissionDenied { path: "k".into(), source: "403".into() });
+        assert!(!denied.is_transient());
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(unavailable);
+        assert_eq!(FailureClass::of(boxed.as_ref()), Some(FailureClass::Transient));
     }
 
     #[test]

@@ -23,6 +23,9 @@ use crate::tables::Table;
 
 /// Directory under the root that holds staged (written, fsynced, not yet published) files.
 pub const STAGING_DIR: &str = "_staging";
+/// Directory under the root that holds dead letters: the raw bytes and error of ledgers the
+/// stream set aside (`pipeline.on_corrupt = "dead_letter"`), named in the checkpoint.
+pub const DEAD_LETTER_DIR: &str = "_dead_letter";
 /// Digits of the zero-padded ledger numbers in a file name (`u32::MAX` has 10).
 pub const SEQUENCE_DIGITS: usize = 10;
 /// File name extension of archive files.
@@ -160,6 +163,12 @@ pub(crate) fn join_relative(root: &Path, relative_path: &str) -> PathBuf {
 /// Where a published file lives: `<root>/<relative path>`.
 pub fn published_path(root: &Path, key: &FileKey) -> PathBuf {
     join_relative(root, &key.relative_path())
+}
+
+/// A staged file's path relative to the root: `_staging/<relative path>` (an object store's
+/// staging key below the location's prefix).
+pub fn staging_relative_path(key: &FileKey) -> String {
+    format!("{STAGING_DIR}/{}", key.relative_path())
 }
 
 /// Where a staged file lives: `<root>/_staging/<relative path>`.

@@ -1,5 +1,5 @@
-//! The Parquet archive on a local filesystem, written exactly once across crashes (design §3,
-//! §4).
+//! The Parquet archive on a local filesystem or on object storage, written exactly once
+//! across crashes (design §3, §4).
 //!
 //! It solves three problems for the ArchiveActor, which owns the timing and the messages:
 //! - **Cutting files**: [`PartitionBuffer`] buffers ledger batches per table and cuts, at one
@@ -25,6 +25,13 @@
 //! resumes at `high_water_mark + 1`; names are deterministic, so the replay rewrites the same
 //! files. A crash anywhere, recovery included, leaves a state the next [`recover`] repairs.
 //!
+//! # Storage
+//! [`ArchiveStore`] is where the tree lives: a local root (the steps above) or an
+//! object-storage location (`archive.url`: `s3://`, `gs://`, `file://`), where stage is a
+//! `put` of the file encoded in memory to the staging key, publish a `copy` to the final key
+//! then a `delete` of the staging key, and recover and scan use `list`. Same names, same
+//! checkpoint records, same failpoints.
+//!
 //! # Layout
 //! `<root>/<table>/date=YYYY-MM-DD/<table>-<first>-<last>.parquet` with `first` and `last`
 //! zero-padded to 10 digits so names sort by ledger ([`FileKey`] builds and parses them);
@@ -45,7 +52,9 @@ mod config;
 mod durable;
 mod error;
 mod layout;
+mod object;
 mod rotation;
+mod store;
 #[cfg(test)]
 mod test_support;
 mod verify;
@@ -55,9 +64,10 @@ pub use commit::{Archive, PublishOutcome, RecoveryReport, StagedFile, publish_pa
 pub use config::{ArchiveConfig, Compression, ParseCompressionError};
 pub use error::ArchiveError;
 pub use layout::{
-    DATE_PARTITION_PREFIX, EXTENSION, FileKey, SEQUENCE_DIGITS, STAGING_DIR, published_path, staging_path,
-    table_from_name,
+    DATE_PARTITION_PREFIX, DEAD_LETTER_DIR, EXTENSION, FileKey, SEQUENCE_DIGITS, STAGING_DIR, published_path,
+    staging_path, staging_relative_path, table_from_name,
 };
 pub use rotation::{BufferStatus, CutReason, FileSet, PartitionBuffer, PendingFile, RotationPolicy};
+pub use store::{ArchiveStore, Area, StoredFile};
 pub use verify::{ArchivedFile, Coverage, Overlap, coverage, scan};
 pub use writer::{META_DATE, META_FIRST_LEDGER, META_LAST_LEDGER, META_TABLE, META_WRITER, WriterOptions};

@@ -8,7 +8,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 
+use crate::archive::{Archive, FileSet, PartitionBuffer, RotationPolicy, STAGING_DIR};
 use crate::range::LedgerRange;
+use crate::storage::ObjectLocation;
 use crate::tables::Table;
 
 pub(crate) const DAY_MICROS: i64 = 86_400 * 1_000_000;
@@ -83,6 +85,86 @@ pub(crate) fn ledger_batch(first: u32, last: u32, close: impl Fn(u32) -> i64) ->
 /// Borrowed view of [`ledger_batch`]'s output, as `PartitionBuffer::push` takes it.
 pub(crate) fn refs(tables: &[(Table, RecordBatch)]) -> Vec<(Table, &RecordBatch)> {
     tables.iter().map(|(table, batch)| (*table, batch)).collect()
+}
+
+/// The cut set of ledgers `first..=last`, all closing on day `day`.
+pub(crate) fn set_of(first: u32, last: u32, day: i64) -> FileSet {
+    let policy =
+        RotationPolicy { max_file_bytes: u64::MAX, max_ledgers_per_file: u32::MAX, ..Default::default() };
+    let mut buffer = PartitionBuffer::new(policy);
+    let batch = ledger_batch(first, last, |s| micros_on(day, i64::from(s)));
+    let cut = buffer.push(range(first, last), &refs(&batch), std::time::Instant::now()).expect("push");
+    assert!(cut.is_empty());
+    buffer.flush().expect("a set")
+}
+
+/// An archive on a real object store for tests, with what keeps it alive.
+pub(crate) struct ObjectFixture {
+    pub name: &'static str,
+    pub location: ObjectLocation,
+    /// The directory of the `LocalFileSystem` store, removed on drop.
+    pub _dir: Option<tempfile::TempDir>,
+}
+
+/// The object stores the tests run on: `InMemory` below a prefix, and a local directory
+/// through object_store's `LocalFileSystem`, opened from a `file://` URL as `archive.url` is.
+pub(crate) fn object_fixtures() -> Vec<ObjectFixture> {
+    let memory = ObjectLocation::from_store(
+        "memory:///archive/prefix",
+        std::sync::Arc::new(object_store::memory::InMemory::new()),
+        "archive/prefix",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("file://{}/bucket", dir.path().display());
+    let local = ObjectLocation::open(&url, "archive.url", &Default::default()).expect("file:// opens");
+    vec![
+        ObjectFixture { name: "in-memory", location: memory, _dir: None },
+        ObjectFixture { name: "local-filesystem", location: local, _dir: Some(dir) },
+    ]
+}
+
+/// A multi-thread runtime with one worker, for the object stores' requests.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime")
+}
+
+/// What an archive holds, as sorted paths relative to its root: (published and foreign files,
+/// files below `_staging/` relative to it). Read behind the archive's back: the directory, or
+/// the store's own listing.
+pub(crate) fn contents(archive: &Archive) -> (Vec<String>, Vec<String>) {
+    let all: Vec<String> = match (archive.store().local_root(), archive.store().object_location()) {
+        (Some(root), _) => {
+            super::commit::list_files(root).expect("list").into_iter().map(|(p, _)| p).collect()
+        }
+        (None, Some(location)) => object_keys(location),
+        (None, None) => unreachable!("a store is local or an object store"),
+    };
+    let staging = format!("{STAGING_DIR}/");
+    let (mut staged, mut published): (Vec<String>, Vec<String>) =
+        all.into_iter().partition(|p| p.starts_with(&staging));
+    for path in &mut staged {
+        path.drain(..staging.len());
+    }
+    staged.sort();
+    published.sort();
+    (published, staged)
+}
+
+/// Every key below `location`'s prefix, relative to it, sorted.
+pub(crate) fn object_keys(location: &ObjectLocation) -> Vec<String> {
+    use futures::TryStreamExt;
+    let prefix = location.prefix().clone();
+    let metas: Vec<object_store::ObjectMeta> =
+        futures::executor::block_on(location.store().list(Some(&prefix)).try_collect()).expect("list");
+    let mut keys: Vec<String> = metas
+        .into_iter()
+        .map(|m| {
+            let below = m.location.prefix_match(&prefix).expect("below the prefix");
+            below.map(|part| part.as_ref().to_owned()).collect::<Vec<_>>().join("/")
+        })
+        .collect();
+    keys.sort();
+    keys
 }
 
 /// Serialises the tests that go through the archive's failpoints: with the `failpoints` feature

@@ -178,17 +178,46 @@ pub(crate) fn write_file(
 ) -> Result<FileStats, ArchiveError> {
     let properties = options.properties(key)?;
     let file = File::create(path).map_err(ArchiveError::io("create", path))?;
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
+    let (file, rows) = encode_into(file, path, schema, batches, properties)?;
+    file.sync_all().map_err(ArchiveError::io("fsync", path))?;
+    let bytes = file.metadata().map_err(ArchiveError::io("stat", path))?.len();
+    Ok(FileStats { rows, bytes })
+}
+
+/// Encodes `batches` (all of `schema`) into memory, for an object store's single `put`. The
+/// buffer is bounded: a file holds at most `archive.max_file_bytes` of Arrow memory, and its
+/// encoded form is smaller. `name` only labels errors (the object's URL).
+pub(crate) fn encode(
+    name: &str,
+    key: &FileKey,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    options: &WriterOptions,
+) -> Result<(Vec<u8>, FileStats), ArchiveError> {
+    let properties = options.properties(key)?;
+    let (buffer, rows) = encode_into(Vec::new(), Path::new(name), schema, batches, properties)?;
+    let bytes = buffer.len() as u64;
+    Ok((buffer, FileStats { rows, bytes }))
+}
+
+/// The one Parquet encoder of the archive: `batches` into `sink` with the file's properties;
+/// returns the sink and the rows written.
+fn encode_into<W: std::io::Write + Send>(
+    sink: W,
+    path: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    properties: WriterProperties,
+) -> Result<(W, u64), ArchiveError> {
+    let mut writer = ArrowWriter::try_new(sink, schema.clone(), Some(properties))
         .map_err(|e| ArchiveError::from_parquet(path, e))?;
     let mut rows = 0u64;
     for batch in batches {
         writer.write(batch).map_err(|e| ArchiveError::from_parquet(path, e))?;
         rows += batch.num_rows() as u64;
     }
-    let file = writer.into_inner().map_err(|e| ArchiveError::from_parquet(path, e))?;
-    file.sync_all().map_err(ArchiveError::io("fsync", path))?;
-    let bytes = file.metadata().map_err(ArchiveError::io("stat", path))?.len();
-    Ok(FileStats { rows, bytes })
+    let sink = writer.into_inner().map_err(|e| ArchiveError::from_parquet(path, e))?;
+    Ok((sink, rows))
 }
 
 #[cfg(test)]

@@ -77,6 +77,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let admin = config.fault_injection.admin_endpoint;
     let ready_lag_ledgers = config.pipeline.batch_ledgers;
     let source_kind = config.source.kind.as_str().to_owned();
+    let archive_location =
+        config.archive.url.clone().unwrap_or_else(|| config.archive.root.display().to_string());
     let plan = StreamPlan::new(config).await?;
     info!(stream = %plan.stream, from = plan.from, to = ?plan.to, follow = plan.follow, "run starting");
     let handle = ledgerflow_actors::start(plan.clone()).await?;
@@ -92,6 +94,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                     to: plan.to,
                     follow: plan.follow,
                     source: source_kind,
+                    archive: archive_location,
                 },
                 ready_lag_ledgers,
                 admin,

@@ -1,5 +1,6 @@
-//! `ledgerflow verify`: read the archive and the checkpoint; list gaps, duplicated ledgers per
-//! table and dead letters. Exit 1 on any gap or duplicate.
+//! `ledgerflow verify`: read the archive (`archive.url` when set, else `archive.root`) and the
+//! checkpoint; list gaps, duplicated ledgers per table and dead letters. Exit 1 on any gap or
+//! duplicate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +21,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let config = super::run::load_config(args.config.as_deref())?;
     let store = CheckpointStore::open(config.checkpoint_path())?;
     let checkpoint = store.load(&config.stream.id)?;
-    let report = ledgerflow::verify::verify(&config.archive.root, checkpoint.as_ref())?;
+    // No runtime here: an object-store archive runs its requests on one of its own.
+    let archive = ledgerflow::archive::ArchiveStore::from_config(&config.archive)?;
+    let report = ledgerflow::verify::verify_store(&archive, checkpoint.as_ref())?;
     let tables: Vec<_> = report
         .tables
         .iter()
@@ -35,6 +38,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let json = serde_json::json!({
         "stream": config.stream.id.to_string(),
+        "archive": archive.to_string(),
         "range": report.range.map(|r| r.to_string()),
         "ok": report.is_ok(),
         "ledger_rows": report.ledger_rows,
@@ -48,8 +52,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!(
-            "stream {}: range {}",
+            "stream {}: archive {}, range {}",
             config.stream.id,
+            archive,
             report.range.map_or("none".into(), |r| r.to_string())
         );
         for c in &report.tables {

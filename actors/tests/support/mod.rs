@@ -9,6 +9,7 @@ use std::path::Path;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt32Type;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use ledgerflow::archive::{ArchiveStore, Area, StoredFile};
 use ledgerflow::config::Config;
 use ledgerflow::tables::Table;
 use ledgerflow_actors::{RunOutcome, StreamPlan};
@@ -79,13 +80,52 @@ impl ArchiveSummary {
     }
 }
 
+/// The summary of the local directory `root`, read file by file.
 pub fn summarize(root: &Path) -> ArchiveSummary {
+    summarize_tables(|table| read_table(root, table.name()))
+}
+
+/// The summary of the configured archive (`archive.url` or `archive.root`), read through the
+/// library's store (scan, then each file's bytes), on a thread of its own: an object store's
+/// requests block, which an async test thread must not.
+pub fn summarize_archive(config: &Config) -> ArchiveSummary {
+    on_a_plain_thread(|| {
+        let store = ArchiveStore::from_config(&config.archive).expect("archive store");
+        let files = store.scan().expect("scan");
+        summarize_tables(|table| {
+            files
+                .iter()
+                .filter(|f| f.key.table == table)
+                .flat_map(|file| match store.open_file(&file.key, Area::Published).expect("open") {
+                    StoredFile::Local(reader) => read_batches(reader),
+                    StoredFile::Object(bytes) => read_batches(bytes),
+                })
+                .collect()
+        })
+    })
+}
+
+fn read_batches<R: parquet::file::reader::ChunkReader + 'static>(reader: R) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(reader)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("batch"))
+        .collect()
+}
+
+/// Runs `work` on a new thread, outside the test's runtime, and returns its result.
+fn on_a_plain_thread<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().expect("the thread finishes"))
+}
+
+fn summarize_tables(read: impl Fn(Table) -> Vec<RecordBatch>) -> ArchiveSummary {
     let mut rows_per_ledger = BTreeMap::new();
     let mut analytics_rows = BTreeMap::new();
     for table in Table::ALL {
         let mut per_ledger = BTreeMap::new();
         let mut rows = Vec::new();
-        for batch in read_table(root, table.name()) {
+        for batch in read(table) {
             let column = if table == Table::Ledgers { "sequence" } else { "ledger_sequence" };
             let sequences =
                 batch.column_by_name(column).expect("sequence column").as_primitive::<UInt32Type>();
@@ -112,18 +152,7 @@ pub fn read_table(root: &Path, table: &str) -> Vec<RecordBatch> {
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
     files.sort();
-    files
-        .iter()
-        .flat_map(|path| {
-            let file = std::fs::File::open(path).expect("open parquet");
-            ParquetRecordBatchReaderBuilder::try_new(file)
-                .expect("parquet")
-                .build()
-                .expect("reader")
-                .map(|b| b.expect("batch"))
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    files.iter().flat_map(|path| read_batches(std::fs::File::open(path).expect("open parquet"))).collect()
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -159,9 +188,14 @@ pub fn checkpoint(config: &Config) -> Option<ledgerflow::checkpoint::Checkpoint>
     store.load(&config.stream.id).expect("load checkpoint")
 }
 
+/// The library's verify of the configured archive (`archive.url` or `archive.root`) against
+/// the checkpoint.
 pub fn verify(config: &Config) -> ledgerflow::verify::VerifyReport {
     let checkpoint = checkpoint(config);
-    ledgerflow::verify::verify(&config.archive.root, checkpoint.as_ref()).expect("verify")
+    on_a_plain_thread(|| {
+        let store = ArchiveStore::from_config(&config.archive).expect("archive store");
+        ledgerflow::verify::verify_store(&store, checkpoint.as_ref()).expect("verify")
+    })
 }
 
 /// Asserts `report` is complete over exactly `first..=last`.
