@@ -138,3 +138,45 @@ fn fixture_stores_in_s3_inspect_exactly_as_their_directories() {
         );
     }
 }
+
+#[test]
+fn an_s3_archive_from_an_s3_store_through_faults_equals_the_local_run() {
+    let Some(lake) = lake("an_s3_archive_from_an_s3_store_through_faults_equals_the_local_run") else { return };
+    let proxy = FaultProxy::start(&lake.moto.endpoint, FaultPlan { every: 5, faults: Fault::all() }).unwrap();
+    let dir = TempDir::new().unwrap();
+    let spec = StreamSpec {
+        source_url: Some("s3://lake/generated".into()),
+        archive_url: Some("s3://archive/ledgerflow".into()),
+        ..lake.spec.clone()
+    };
+    let (stream, finished) = run_against(&proxy.endpoint(), dir.path(), &spec).unwrap();
+    ensure_success(&finished, "the S3-to-S3 run").unwrap_or_else(|e| panic!("{e:#}"));
+    let injected = proxy.injected();
+    assert!(injected.values().sum::<u64>() >= 6, "faults injected: {injected:?}");
+    // Nothing but the checkpoint is left on local disk; the bucket holds the hive tree.
+    let local: Vec<String> = std::fs::read_dir(stream.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(local, vec!["_checkpoint".to_owned()]);
+    let keys = lake.moto.keys("archive", "ledgerflow").unwrap();
+    assert!(keys.iter().all(|k| !k.starts_with("_staging/")), "staging keys left: {keys:?}");
+    assert!(keys.iter().any(|k| k.starts_with("ledgers/date=")), "{keys:?}");
+    let copy = dir.path().join("downloaded");
+    lake.moto.download_dir("archive", "ledgerflow", &copy).unwrap();
+    let summary = summarize(&copy).unwrap();
+    compare(&lake.reference.summary, &summary, true)
+        .ensure_exact("the S3 archive")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // `ledgerflow verify` reads the bucket itself (straight to the server, no faults).
+    let output = bin()
+        .command()
+        .envs(MotoServer::env(&lake.moto.endpoint))
+        .args(["verify", "--json", "--config"])
+        .arg(&stream.config_path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "verify: {}", String::from_utf8_lossy(&output.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ledger_rows"], u64::from(LEDGERS));
+}
