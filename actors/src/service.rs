@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use ledgerflow::checkpoint::{CheckpointError, CheckpointStore, StreamId};
 use ledgerflow::config::{Config, SourceKind};
-use ledgerflow::source::{DataStoreSource, LedgerSource, SourceError, SyntheticSource};
+use ledgerflow::source::{
+    DataStoreSource, HandoverSource, LedgerSource, RpcOptions, RpcSource, SourceError, SyntheticSource,
+};
 use ledgerflow::tables::ConvertOptions;
 use ractor::{Actor, ActorRef};
 use tokio::sync::oneshot;
@@ -28,6 +30,10 @@ pub enum ServiceError {
     NoStart,
     #[error("cannot start the actor tree: {0}")]
     Spawn(String),
+    #[error(
+        "source.rpc_url: the RPC source runs its requests on the tokio runtime; start the stream inside one"
+    )]
+    NoRuntime,
 }
 
 /// Everything a stream's actors need, resolved from the configuration.
@@ -65,22 +71,40 @@ impl StreamPlan {
             SourceKind::Datastore => {
                 let path = config.source.path.clone().expect("validated: datastore has a path");
                 let network = config.source.network();
+                // With `rpc_url`, the hand-over: the store to its tip, then RPC.
+                let rpc = match RpcOptions::from_config(&config.source, follow) {
+                    Some(options) => Some((options, runtime()?)),
+                    None => None,
+                };
                 let factory: SourceFactory = Arc::new(move || {
-                    Ok(Box::new(DataStoreSource::open(&path, network.clone(), follow)?)
-                        as Box<dyn LedgerSource>)
+                    let store = Box::new(DataStoreSource::open(&path, network.clone(), follow)?);
+                    Ok(match &rpc {
+                        Some((options, runtime)) => Box::new(HandoverSource::new(
+                            store,
+                            RpcSource::new(options.clone(), runtime.clone())?,
+                        )) as Box<dyn LedgerSource>,
+                        None => store,
+                    })
                 });
                 (factory, config.source.poll_interval())
             }
             SourceKind::Rpc => {
-                return Err(ServiceError::Spawn("source.kind = \"rpc\" is not built yet".into()));
+                let options = RpcOptions::from_config(&config.source, follow)
+                    .expect("validated: kind = \"rpc\" has an rpc_url");
+                let runtime = runtime()?;
+                let factory: SourceFactory = Arc::new(move || {
+                    Ok(Box::new(RpcSource::new(options.clone(), runtime.clone())?) as Box<dyn LedgerSource>)
+                });
+                (factory, config.source.poll_interval())
             }
         };
         let mut probe = source()?;
-        let network = probe.network();
+        // `first_available` first: an RPC source learns its network there.
         let first = match probe.first_available()? {
             Some(first) => first,
             None => config.stream.from.ok_or(ServiceError::NoStart)?,
         };
+        let network = probe.network();
         let (from, to) = config.stream_range(first);
         Ok(StreamPlan {
             stream: config.stream.id.clone(),
@@ -93,6 +117,12 @@ impl StreamPlan {
             config,
         })
     }
+}
+
+/// The runtime an RPC source blocks on from the fetcher's blocking threads: the one the plan
+/// is made on (a multi-thread runtime; the probe in [`StreamPlan::new`] moves off its worker).
+fn runtime() -> Result<tokio::runtime::Handle, ServiceError> {
+    tokio::runtime::Handle::try_current().map_err(|_| ServiceError::NoRuntime)
 }
 
 /// A running stream.
