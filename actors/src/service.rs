@@ -9,7 +9,8 @@ use ledgerflow::checkpoint::{CheckpointError, CheckpointStore, StreamId};
 use ledgerflow::config::{Config, SourceKind};
 use ledgerflow::datastore::{ObjectDataStore, OpenError};
 use ledgerflow::source::{
-    DataStoreSource, LedgerSource, RemoteDataStoreSource, RemoteStore, SourceError, SyntheticSource,
+    DataStoreSource, HandoverSource, LedgerSource, RemoteDataStoreSource, RemoteStore, RpcOptions, RpcSource,
+    SourceError, SyntheticSource,
 };
 use ledgerflow::storage::ObjectLocation;
 use ledgerflow::tables::ConvertOptions;
@@ -34,6 +35,10 @@ pub enum ServiceError {
     NoStart,
     #[error("cannot start the actor tree: {0}")]
     Spawn(String),
+    #[error(
+        "remote sources (source.url, source.rpc_url) run their requests on the tokio runtime; start the stream inside one"
+    )]
+    NoRuntime,
 }
 
 /// Everything a stream's actors need, resolved from the configuration.
@@ -76,48 +81,76 @@ impl StreamPlan {
                 });
                 (factory, cadence.min(Duration::from_secs(1)))
             }
-            SourceKind::Datastore if config.source.url.is_some() => {
-                let url = config.source.url.clone().expect("matched: a url");
-                let location = ObjectLocation::open(&url, "source.url", &config.source.storage_options)
-                    .map_err(|e| ServiceError::Spawn(e.to_string()))?;
-                let handle = tokio::runtime::Handle::try_current()
-                    .map_err(|_| ServiceError::Spawn("a remote data store needs a tokio runtime".into()))?;
-                let store = handle.block_on(ObjectDataStore::open(location))?;
-                let shared = RemoteStore::new(
-                    store,
-                    config.source.max_concurrent_fetches,
-                    config.source.max_prefetch_bytes,
-                );
-                let network = config.source.network();
-                let factory: SourceFactory = Arc::new(move || {
-                    Ok(Box::new(RemoteDataStoreSource::new(
-                        shared.clone(),
-                        handle.clone(),
-                        network.clone(),
-                        follow,
-                    )) as Box<dyn LedgerSource>)
-                });
-                (factory, config.source.poll_interval())
-            }
             SourceKind::Datastore => {
-                let path = config.source.path.clone().expect("validated: datastore has a path");
                 let network = config.source.network();
+                let store: StoreFactory = match config.source.url.clone() {
+                    Some(url) => {
+                        let location =
+                            ObjectLocation::open(&url, "source.url", &config.source.storage_options)
+                                .map_err(|e| ServiceError::Spawn(e.to_string()))?;
+                        let handle = runtime()?;
+                        let store = handle.block_on(ObjectDataStore::open(location))?;
+                        // Shared by every incarnation of the source: the store and its
+                        // adaptive concurrency.
+                        let shared = RemoteStore::new(
+                            store,
+                            config.source.max_concurrent_fetches,
+                            config.source.max_prefetch_bytes,
+                        );
+                        let network = network.clone();
+                        Arc::new(move || {
+                            Ok(Box::new(RemoteDataStoreSource::new(
+                                shared.clone(),
+                                handle.clone(),
+                                network.clone(),
+                                follow,
+                            )) as Box<dyn LedgerSource>)
+                        })
+                    }
+                    None => {
+                        let path =
+                            config.source.path.clone().expect("validated: a data store has a path or a url");
+                        let network = network.clone();
+                        Arc::new(move || {
+                            Ok(Box::new(DataStoreSource::open(&path, network.clone(), follow)?)
+                                as Box<dyn LedgerSource>)
+                        })
+                    }
+                };
+                // With `rpc_url`, the hand-over: the store to its tip, then RPC.
+                let rpc = match RpcOptions::from_config(&config.source, follow) {
+                    Some(options) => Some((options, runtime()?)),
+                    None => None,
+                };
                 let factory: SourceFactory = Arc::new(move || {
-                    Ok(Box::new(DataStoreSource::open(&path, network.clone(), follow)?)
-                        as Box<dyn LedgerSource>)
+                    let store = store()?;
+                    Ok(match &rpc {
+                        Some((options, runtime)) => Box::new(HandoverSource::new(
+                            store,
+                            RpcSource::new(options.clone(), runtime.clone())?,
+                        )) as Box<dyn LedgerSource>,
+                        None => store,
+                    })
                 });
                 (factory, config.source.poll_interval())
             }
             SourceKind::Rpc => {
-                return Err(ServiceError::Spawn("source.kind = \"rpc\" is not built yet".into()));
+                let options = RpcOptions::from_config(&config.source, follow)
+                    .expect("validated: kind = \"rpc\" has an rpc_url");
+                let runtime = runtime()?;
+                let factory: SourceFactory = Arc::new(move || {
+                    Ok(Box::new(RpcSource::new(options.clone(), runtime.clone())?) as Box<dyn LedgerSource>)
+                });
+                (factory, config.source.poll_interval())
             }
         };
         let mut probe = source()?;
-        let (network, first_available) = (probe.network(), probe.first_available()?);
-        let first = match first_available {
+        // `first_available` first: an RPC source learns its network there.
+        let first = match probe.first_available()? {
             Some(first) => first,
             None => config.stream.from.ok_or(ServiceError::NoStart)?,
         };
+        let network = probe.network();
         let (from, to) = config.stream_range(first);
         Ok(StreamPlan {
             stream: config.stream.id.clone(),
@@ -130,6 +163,15 @@ impl StreamPlan {
             config,
         })
     }
+}
+
+/// The runtime an RPC source blocks on from the fetcher's blocking threads: the one the plan
+/// is made on (a multi-thread runtime; the probe in [`StreamPlan::new`] moves off its worker).
+/// Makes the data-store half of a source (a directory or object storage).
+type StoreFactory = Arc<dyn Fn() -> Result<Box<dyn LedgerSource>, SourceError> + Send + Sync>;
+
+fn runtime() -> Result<tokio::runtime::Handle, ServiceError> {
+    tokio::runtime::Handle::try_current().map_err(|_| ServiceError::NoRuntime)
 }
 
 /// A running stream.

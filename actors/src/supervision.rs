@@ -94,13 +94,23 @@ impl Supervision {
         if let Some(transition) = self.breaker.record_failure(now) {
             self.log_transition(transition);
         }
+        // A server that said when to come back (429/503 `Retry-After`) is not asked sooner.
+        let retry_after = ledgerflow::resilience::retry_after(err.as_ref()).unwrap_or_default();
         if let Some(cool_down) = self.breaker.remaining_cool_down(now) {
+            let cool_down = cool_down.max(retry_after);
             warn!(stage, error = %err, cool_down_ms = cool_down.as_millis() as u64, "breaker open, stream paused");
             return Decision::Restart { after: cool_down, probe: true };
         }
         match self.backoff.next_backoff() {
             Some(delay) => {
-                warn!(stage, error = %err, delay_ms = delay.as_millis() as u64, "worker failed, restarting");
+                let delay = delay.max(retry_after);
+                warn!(
+                    stage,
+                    error = %err,
+                    delay_ms = delay.as_millis() as u64,
+                    retry_after_ms = retry_after.as_millis() as u64,
+                    "worker failed, restarting"
+                );
                 Decision::Restart { after: delay, probe: false }
             }
             None => {
@@ -142,5 +152,48 @@ impl Supervision {
             }
             _ => warn!(stage, from = %transition.from, to = %transition.to, "breaker changed state"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ledgerflow::resilience::{BreakerConfig, RetryPolicy};
+    use ledgerflow::source::SourceError;
+
+    use super::*;
+
+    fn supervision() -> Supervision {
+        let retry = RetryPolicy { initial_interval_ms: 10, max_interval_ms: 20, ..RetryPolicy::default() };
+        let stats = Arc::new(PipelineStats::new("test"));
+        Supervision::new(Stage::Source, &retry, &BreakerConfig::default(), stats).expect("supervision")
+    }
+
+    fn status(status: u16, retry_after: Option<Duration>) -> ActorProcessingErr {
+        Box::new(SourceError::RpcStatus {
+            rpc: "http://127.0.0.1:1".into(),
+            method: "getLedgers",
+            status,
+            retry_after,
+            body: String::new(),
+        })
+    }
+
+    #[test]
+    fn a_retry_after_is_the_least_delay_before_the_restart() {
+        let mut supervision = supervision();
+        let Decision::Restart { after, probe: false } =
+            supervision.on_failure(&status(429, Some(Duration::from_secs(7))))
+        else {
+            panic!("a 429 is retried")
+        };
+        assert_eq!(after, Duration::from_secs(7));
+        // Without one, the backoff decides (at most 20 ms, jittered by half).
+        let Decision::Restart { after, .. } = supervision.on_failure(&status(503, None)) else {
+            panic!("a 503 is retried")
+        };
+        assert!(after <= Duration::from_millis(30), "{after:?}");
+        assert!(matches!(supervision.on_failure(&status(404, None)), Decision::Escalate(_)));
     }
 }

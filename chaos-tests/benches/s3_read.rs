@@ -52,11 +52,15 @@ fn main() -> anyhow::Result<()> {
         summary.objects,
         stored as f64 / f64::from(1 << 20)
     );
-    let proxy = FaultProxy::start(&moto.endpoint, FaultPlan { every: 1, faults: vec![Fault::Slow(latency)] })?;
+    let proxy =
+        FaultProxy::start(&moto.endpoint, FaultPlan { every: 1, faults: vec![Fault::Slow(latency)] })?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     println!("| endpoint | fetchers (cap) | objects/s | MiB/s | ledgers/s | final window |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for (label, endpoint) in [("loopback".to_owned(), moto.endpoint.clone()), (format!("+{} ms", latency.as_millis()), proxy.endpoint())] {
+    for (label, endpoint) in [
+        ("loopback".to_owned(), moto.endpoint.clone()),
+        (format!("+{} ms", latency.as_millis()), proxy.endpoint()),
+    ] {
         for cap in [1u32, 4, 16] {
             let options: StorageOptions = [
                 ("aws_endpoint", endpoint.as_str()),
@@ -70,7 +74,8 @@ fn main() -> anyhow::Result<()> {
             let location = ObjectLocation::open("s3://bench/pubnet", "bench", &options)?;
             let store = runtime.block_on(ObjectDataStore::open(location))?;
             let shared = RemoteStore::new(store, cap, 128 << 20);
-            let mut source = RemoteDataStoreSource::new(shared.clone(), runtime.handle().clone(), None, false);
+            let mut source =
+                RemoteDataStoreSource::new(shared.clone(), runtime.handle().clone(), None, false);
             let started = Instant::now();
             let (mut next, mut objects, mut bytes) = (config.first_sequence, 0u64, 0u64);
             loop {
@@ -85,7 +90,11 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             let secs = started.elapsed().as_secs_f64();
-            anyhow::ensure!(objects == u64::from(summary.objects), "read {objects} of {} objects", summary.objects);
+            anyhow::ensure!(
+                objects == u64::from(summary.objects),
+                "read {objects} of {} objects",
+                summary.objects
+            );
             println!(
                 "| {label} | {cap} | {:.0} | {:.1} | {:.0} | {} |",
                 objects as f64 / secs,
@@ -102,7 +111,8 @@ fn walk_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        total += if entry.file_type()?.is_dir() { walk_bytes(&entry.path())? } else { entry.metadata()?.len() };
+        total +=
+            if entry.file_type()?.is_dir() { walk_bytes(&entry.path())? } else { entry.metadata()?.len() };
     }
     Ok(total)
 }

@@ -141,7 +141,9 @@ fn fixture_stores_in_s3_inspect_exactly_as_their_directories() {
 
 #[test]
 fn an_s3_archive_from_an_s3_store_through_faults_equals_the_local_run() {
-    let Some(lake) = lake("an_s3_archive_from_an_s3_store_through_faults_equals_the_local_run") else { return };
+    let Some(lake) = lake("an_s3_archive_from_an_s3_store_through_faults_equals_the_local_run") else {
+        return;
+    };
     let proxy = FaultProxy::start(&lake.moto.endpoint, FaultPlan { every: 5, faults: Fault::all() }).unwrap();
     let dir = TempDir::new().unwrap();
     let spec = StreamSpec {

@@ -109,6 +109,20 @@ impl FailureClass {
     }
 }
 
+/// The delay the failed service asked for (a `Retry-After`), from the first error in `error`'s
+/// source chain that carries one: a supervisor waits at least this long before the restart.
+pub fn retry_after(error: &(dyn Error + 'static)) -> Option<std::time::Duration> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(delay) = error.downcast_ref::<crate::source::SourceError>().and_then(|e| e.retry_after())
+        {
+            return Some(delay);
+        }
+        current = error.source();
+    }
+    None
+}
+
 impl fmt::Display for FailureClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -9,15 +9,22 @@
 //!   write), bounded or followed as new objects appear.
 //! - [`RemoteDataStoreSource`]: a SEP-54 store in object storage (S3, GCS), fetched ahead in
 //!   parallel with adaptive concurrency and a byte-bounded read-ahead.
+//! - [`RpcSource`]: Stellar RPC `getLedgers`, a live tail within the RPC's retention window.
+//! - [`HandoverSource`]: a data store up to its tip, then RPC from the next ledger on.
 
 mod datastore;
+mod handover;
 mod remote;
+pub mod rpc;
 mod synthetic;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use datastore::DataStoreSource;
+pub use handover::HandoverSource;
 pub use remote::{RemoteDataStoreSource, RemoteStore};
+pub use rpc::{RpcOptions, RpcSource};
 pub use synthetic::SyntheticSource;
 
 use crate::decode::{DecodeError, Framing};
@@ -121,6 +128,71 @@ pub enum SourceError {
     Open(#[from] crate::datastore::OpenError),
     #[error("source fault injected at {0}")]
     Injected(&'static str),
+    #[error("source.rpc_url {url:?} is not a URL: {source}")]
+    RpcUrl {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    /// No answer: refused, reset or dropped connection, timeout, truncated body.
+    #[error("rpc {rpc}: {method} failed: {source}")]
+    RpcTransport {
+        rpc: String,
+        method: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("rpc {rpc}: {method} answered HTTP {status}{}{}", retry_after.map(|d| format!(" (retry after {} s)", d.as_secs())).unwrap_or_default(), if body.is_empty() { String::new() } else { format!(": {body}") })]
+    RpcStatus {
+        rpc: String,
+        method: &'static str,
+        status: u16,
+        /// The server's `Retry-After`, at most [`rpc::MAX_RETRY_AFTER`].
+        retry_after: Option<Duration>,
+        /// The start of the body, for the error message.
+        body: String,
+    },
+    #[error("rpc {rpc}: {method} returned JSON-RPC error {code}: {message}")]
+    RpcError { rpc: String, method: &'static str, code: i64, message: String },
+    /// A successful HTTP answer that is not the JSON-RPC answer expected.
+    #[error("rpc {rpc}: {method} answered with something other than its JSON-RPC result: {source}")]
+    RpcMalformed {
+        rpc: String,
+        method: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "ledger {sequence} is older than the RPC's retention window: {rpc} holds ledgers {oldest} to {latest}; \
+         start at {oldest} or later (stream.from), or read the older ledgers from a data store: \
+         source.kind = \"datastore\" with source.path, and source.rpc_url to hand over to RPC at the store's tip"
+    )]
+    BeforeRetention { rpc: String, sequence: u32, oldest: u32, latest: u32 },
+    #[error("rpc {rpc}: getLedgers skipped or reordered ledgers: expected ledger {expected}, got {}", got.map_or_else(|| "none".to_owned(), |got| format!("ledger {got}")))]
+    RpcGap { rpc: String, expected: u32, got: Option<u32> },
+    #[error("rpc {rpc}: ledger {sequence}: metadataXdr is not base64: {source}")]
+    RpcBase64 {
+        rpc: String,
+        sequence: u32,
+        #[source]
+        source: base64::DecodeError,
+    },
+    #[error(
+        "hand-over to rpc {rpc} at ledger {sequence}: the RPC serves network {rpc_passphrase:?}, \
+         the data store {store_passphrase:?}"
+    )]
+    NetworkMismatch { rpc: String, sequence: u32, rpc_passphrase: String, store_passphrase: String },
+}
+
+impl SourceError {
+    /// How long the server asked to be left alone (`Retry-After` of a 429 or 503): the
+    /// supervisor waits at least this long before the next attempt.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SourceError::RpcStatus { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 impl Classify for SourceError {
@@ -133,6 +205,21 @@ impl Classify for SourceError {
             SourceError::Missing { .. } | SourceError::Generator(_) | SourceError::Encode { .. } => {
                 FailureClass::Permanent
             }
+            SourceError::RpcTransport { source, .. } if source.is_builder() => FailureClass::Permanent,
+            // A dropped connection, a timeout, a truncated body; a 200 that is not JSON-RPC (a
+            // proxy's page); a gap (behind a load balancer, instances lag each other): a later
+            // attempt reads again from the checkpoint.
+            SourceError::RpcTransport { .. }
+            | SourceError::RpcMalformed { .. }
+            | SourceError::RpcGap { .. } => FailureClass::Transient,
+            SourceError::RpcStatus { status: 408 | 429 | 500..=599, .. } => FailureClass::Transient,
+            SourceError::RpcError { code, .. } if rpc::permanent_rpc_code(*code) => FailureClass::Permanent,
+            SourceError::RpcError { .. } => FailureClass::Transient,
+            SourceError::RpcUrl { .. }
+            | SourceError::RpcStatus { .. }
+            | SourceError::BeforeRetention { .. }
+            | SourceError::RpcBase64 { .. }
+            | SourceError::NetworkMismatch { .. } => FailureClass::Permanent,
         }
     }
 }

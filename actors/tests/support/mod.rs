@@ -205,3 +205,24 @@ pub fn assert_complete(report: &ledgerflow::verify::VerifyReport, first: u32, la
     assert_eq!((range.first(), range.last()), (first, last));
     assert_eq!(report.ledger_rows, u64::from(last - first + 1));
 }
+
+/// The fixture root (`LEDGERFLOW_FIXTURES`, relative to the workspace root), or `None` after
+/// saying the test is skipped when the variable is unset.
+pub fn fixtures(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os("LEDGERFLOW_FIXTURES") {
+        Some(dir) => {
+            let dir = std::path::PathBuf::from(dir);
+            let dir = if dir.is_relative() {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir)
+            } else {
+                dir
+            };
+            assert!(dir.join("expected/index.json").is_file(), "no fixtures at {}", dir.display());
+            Some(dir)
+        }
+        None => {
+            eprintln!("{test}: skipped (LEDGERFLOW_FIXTURES is not set)");
+            None
+        }
+    }
+}
