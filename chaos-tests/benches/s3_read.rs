@@ -31,6 +31,14 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(()); // `cargo test --benches` asks for a listing
     }
+    // Credentials come from the environment only (object_store reads them there); moto
+    // accepts any. Set before any thread starts.
+    for (key, value) in MotoServer::env("unused") {
+        if key.starts_with("AWS_ACCESS") || key.starts_with("AWS_SECRET") {
+            // SAFETY: single-threaded here, before the runtime and the server start.
+            unsafe { std::env::set_var(key, value) };
+        }
+    }
     let ledgers = arg("--ledgers", 2_000) as u32;
     let transactions = arg("--transactions", 100) as u32;
     let latency = Duration::from_millis(arg("--latency-ms", 30));
@@ -66,7 +74,6 @@ fn main() -> anyhow::Result<()> {
                 ("aws_endpoint", endpoint.as_str()),
                 ("aws_allow_http", "true"),
                 ("aws_region", ledgerflow_chaos::s3::REGION),
-                ("aws_skip_signature", "true"),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -163,8 +163,8 @@ pub struct SourceConfig {
     /// Data store only, with `url`: most object requests in flight at once (the cap of the
     /// adaptive concurrency), 1 to 256.
     pub max_concurrent_fetches: u32,
-    /// Data store only, follow mode: how often to look for new objects once caught up, in
-    /// milliseconds. 1 or more.
+    /// Data store and RPC, follow mode (and RPC short of `stream.to`): how often to look for
+    /// new ledgers once caught up, in milliseconds. 1 or more.
     pub poll_interval_ms: u64,
     /// Stellar RPC endpoint (`https://...`). Required when `kind = "rpc"`. With
     /// `kind = "datastore"` it is the hand-over: once the stream reaches the data store's tip
