@@ -195,7 +195,8 @@ fn fixture_stores_read_completely_and_in_order() {
         return;
     };
     let rt = runtime();
-    for store in ["testnet-2022-batched", "standalone-p23"] {
+    // Contiguous stores read through; standalone-p23 holds 84, 85 and 88 (a hole at 86).
+    for store in ["testnet-2022-batched", "testnet"] {
         let dir = root.join("datastore").join(store);
         assert!(dir.join(MANIFEST_FILE).is_file(), "{} is missing", dir.display());
         let url = format!("file://{}", std::fs::canonicalize(&dir).unwrap().display());
@@ -209,5 +210,16 @@ fn fixture_stores_read_completely_and_in_order() {
         let ledgers: u32 = objects.iter().map(|(n, _)| n.last - n.first + 1).sum();
         // Both stores are contiguous, so every ledger of every object is read once.
         assert_eq!(got.iter().map(|(r, _)| r.len()).sum::<u64>(), u64::from(ledgers), "{store}");
+    }
+    let dir = root.join("datastore/standalone-p23");
+    let url = format!("file://{}", std::fs::canonicalize(&dir).unwrap().display());
+    let mut remote = open_remote(&rt, &url, 8, 1 << 20, false);
+    let mut local = DataStoreSource::open(&dir, None, false).unwrap();
+    for source in [&mut remote as &mut dyn LedgerSource, &mut local] {
+        let SourceRead::Batch(batch) = source.read(84, None, 10, usize::MAX).unwrap() else { panic!() };
+        assert_eq!((batch.range.first(), batch.range.last()), (84, 85));
+        let error = source.read(86, None, 10, usize::MAX).unwrap_err();
+        assert!(matches!(error, SourceError::Missing { sequence: 86, .. }), "{error}");
+        assert!(error.to_string().contains("FFFFFFFF--0-63999/FFFFFFA9--86.xdr.zst"), "{error}");
     }
 }
