@@ -223,3 +223,42 @@ fn fixture_stores_read_completely_and_in_order() {
         assert!(error.to_string().contains("FFFFFFFF--0-63999/FFFFFFA9--86.xdr.zst"), "{error}");
     }
 }
+
+#[test]
+fn the_read_ahead_is_bounded_in_bytes_not_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = generated(dir.path(), 64, 1, 64);
+    let rt = runtime();
+    let url = format!("file://{}", dir.path().display());
+    let object_bytes = {
+        let local = crate::datastore::LocalDataStore::open(dir.path()).unwrap();
+        let sizes: Vec<u64> =
+            local.objects().unwrap().iter().map(|(_, p)| std::fs::metadata(p).unwrap().len()).collect();
+        sizes.iter().sum::<u64>() / sizes.len() as u64
+    };
+    for (budget_objects, cap) in [(3u64, 16u32), (40, 16), (1, 16)] {
+        let mut source = open_remote(&rt, &url, cap, budget_objects * object_bytes, false);
+        let mut next = config.first_sequence;
+        let mut most_in_flight = 0;
+        while let SourceRead::Batch(batch) = source.read(next, None, 4, usize::MAX).unwrap() {
+            next = batch.range.last() + 1;
+            let waiting = source.waiting_bytes.load(Ordering::Relaxed);
+            let estimate = waiting as f64 + source.mean_object_bytes * source.queue.len() as f64;
+            // The budget holds, within one object of the running mean (sizes vary ±30%).
+            assert!(
+                estimate <= ((budget_objects + 1) * object_bytes) as f64 * 1.3,
+                "{estimate} for a budget of {budget_objects}"
+            );
+            most_in_flight = most_in_flight.max(source.queue.len());
+        }
+        assert_eq!(next, config.first_sequence + 64);
+        let bound = (budget_objects as usize + 1).min(cap as usize);
+        assert!(
+            most_in_flight <= bound,
+            "{most_in_flight} requests ahead with a budget of {budget_objects} objects"
+        );
+        if budget_objects >= 16 {
+            assert!(most_in_flight >= 8, "the window opens when the budget allows: {most_in_flight}");
+        }
+    }
+}
