@@ -1,31 +1,14 @@
 //! The `ledgerflow` binary as a user runs it: `inspect` on real ledgers (JSON contract, bad
 //! input) and `generate` -> `inspect` round trips.
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 
-fn fixtures(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("LEDGERFLOW_FIXTURES") {
-        Some(dir) => {
-            // Relative paths are relative to the workspace root, where `.ci/run` runs.
-            let dir = PathBuf::from(dir);
-            let dir = if dir.is_relative() {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir)
-            } else {
-                dir
-            };
-            assert!(dir.join("expected/index.json").is_file(), "no fixtures at {}", dir.display());
-            Some(dir)
-        }
-        None => {
-            eprintln!("{test}: skipped (LEDGERFLOW_FIXTURES is not set)");
-            None
-        }
-    }
-}
+mod support;
+
+use support::fixtures;
 
 fn ledgerflow(args: &[&str]) -> Output {
     cargo_bin_cmd!("ledgerflow").args(args).output().expect("run ledgerflow")
