@@ -182,3 +182,48 @@ fn an_s3_archive_from_an_s3_store_through_faults_equals_the_local_run() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["ledger_rows"], u64::from(LEDGERS));
 }
+
+#[test]
+fn kill9_at_each_commit_step_of_an_s3_archive_then_a_restart_equals_the_local_run() {
+    use ledgerflow_chaos::faults::{COMMIT_STEPS, failpoints_env};
+    use ledgerflow_chaos::procfs::in_failpoint_sleep;
+    let Some(lake) = lake("kill9_at_each_commit_step_of_an_s3_archive_then_a_restart_equals_the_local_run")
+    else {
+        return;
+    };
+    let env: Vec<(String, String)> = MotoServer::env(&lake.moto.endpoint);
+    let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    for (index, failpoint) in COMMIT_STEPS.iter().enumerate() {
+        let dir = TempDir::new().unwrap();
+        let prefix = format!("kill-{index}");
+        let spec = StreamSpec {
+            source_url: Some("s3://lake/generated".into()),
+            archive_url: Some(format!("s3://archive/{prefix}")),
+            ..lake.spec.clone()
+        };
+        let stream = TestStream::create(dir.path(), &spec).unwrap();
+        // The second time the step runs: one commit is in the bucket already.
+        let armed = failpoints_env(&[(failpoint, "1*off->sleep(60000)".to_owned())]);
+        let mut running = bin().spawn_run(&stream.config_path, &armed, &env, &[]).unwrap();
+        assert!(
+            running.poll_until(Duration::from_secs(60), in_failpoint_sleep).unwrap(),
+            "{failpoint} never fired"
+        );
+        let (killed, _) = running.kill9().unwrap();
+        assert!(killed, "{failpoint}: the run ended before the kill");
+        let finished = bin()
+            .spawn_run(&stream.config_path, "", &env, &[])
+            .unwrap()
+            .wait(Duration::from_secs(180))
+            .unwrap();
+        ensure_success(&finished, &format!("the restart after a kill at {failpoint}"))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let keys = lake.moto.keys("archive", &prefix).unwrap();
+        assert!(keys.iter().all(|k| !k.starts_with("_staging/")), "{failpoint}: staging keys left: {keys:?}");
+        let copy = dir.path().join("downloaded");
+        lake.moto.download_dir("archive", &prefix, &copy).unwrap();
+        compare(&lake.reference.summary, &summarize(&copy).unwrap(), true)
+            .ensure_exact(&format!("the S3 archive after a kill at {failpoint}"))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+}
