@@ -132,7 +132,9 @@ impl RemoteDataStoreSource {
             }
             None => self.schedule_until.min(start),
         };
-        while self.queue.len() < window && start <= until {
+        // The object at the head is always requested, even past the limit (a stream may start
+        // beyond the tip it listed, waiting for the network to get there).
+        while self.queue.len() < window && (start <= until || self.queue.is_empty()) {
             let in_flight_estimate = self.mean_object_bytes * self.queue.len() as f64;
             let budget = self.shared.max_prefetch_bytes as f64;
             if !self.queue.is_empty()

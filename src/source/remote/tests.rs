@@ -262,3 +262,29 @@ fn the_read_ahead_is_bounded_in_bytes_not_objects() {
         }
     }
 }
+
+#[test]
+fn a_stream_starting_past_the_listed_tip_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = generated(dir.path(), 12, 1, 64);
+    let first = config.first_sequence;
+    let rt = runtime();
+    let memory = Arc::new(InMemory::new());
+    upload(&rt, dir.path(), &memory, "lake", &(first + 4..first + 12).collect::<Vec<_>>());
+    let location = ObjectLocation::from_store("memory:///lake", memory.clone(), "lake");
+    let store = rt.block_on(ObjectDataStore::open(location)).unwrap();
+    let mut source =
+        RemoteDataStoreSource::new(RemoteStore::new(store, 4, 1 << 20), rt.handle().clone(), None, true);
+    // The listing says the tip is first + 3; the stream starts at first + 10.
+    assert!(matches!(source.read(first + 10, None, 100, usize::MAX).unwrap(), SourceRead::NotYet));
+    assert_eq!(source.tip(), Some(first + 3));
+    upload(&rt, dir.path(), &memory, "lake", &(first..first + 10).collect::<Vec<_>>());
+    let SourceRead::Batch(batch) = source.read(first + 10, None, 100, usize::MAX).unwrap() else { panic!() };
+    assert_eq!((batch.range.first(), batch.range.last()), (first + 10, first + 11));
+    // Bounded, the same start is the end of the store (nothing later exists), not a panic.
+    let location = ObjectLocation::from_store("memory:///lake", memory, "lake");
+    let store = rt.block_on(ObjectDataStore::open(location)).unwrap();
+    let mut bounded =
+        RemoteDataStoreSource::new(RemoteStore::new(store, 4, 1 << 20), rt.handle().clone(), None, false);
+    assert!(matches!(bounded.read(first + 40, None, 100, usize::MAX).unwrap(), SourceRead::End));
+}
