@@ -12,7 +12,7 @@ use ledgerflow::source::{
     DataStoreSource, HandoverSource, LedgerSource, RemoteDataStoreSource, RemoteStore, RpcOptions, RpcSource,
     SourceError, SyntheticSource,
 };
-use ledgerflow::storage::ObjectLocation;
+use ledgerflow::storage::{ObjectLocation, StorageError};
 use ledgerflow::tables::ConvertOptions;
 use ractor::{Actor, ActorRef};
 use tokio::sync::oneshot;
@@ -31,6 +31,8 @@ pub enum ServiceError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Open(#[from] OpenError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     #[error("the data store has no ledgers yet and the stream has no `from`; set stream.from")]
     NoStart,
     #[error("cannot start the actor tree: {0}")]
@@ -86,8 +88,7 @@ impl StreamPlan {
                 let store: StoreFactory = match config.source.url.clone() {
                     Some(url) => {
                         let location =
-                            ObjectLocation::open(&url, "source.url", &config.source.storage_options)
-                                .map_err(|e| ServiceError::Spawn(e.to_string()))?;
+                            ObjectLocation::open(&url, "source.url", &config.source.storage_options)?;
                         let handle = runtime()?;
                         let store = handle.block_on(ObjectDataStore::open(location))?;
                         // Shared by every incarnation of the source: the store and its

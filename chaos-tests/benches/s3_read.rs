@@ -52,7 +52,10 @@ fn main() -> anyhow::Result<()> {
     let summary = write_store(&config, dir.path(), 1, 64_000)?;
     moto.create_bucket("bench")?;
     moto.upload_dir("bench", "pubnet", dir.path())?;
-    let stored: u64 = walk_bytes(dir.path())?;
+    let stored: u64 = ledgerflow_chaos::s3::files_below(dir.path())?
+        .iter()
+        .map(|(_, path)| std::fs::metadata(path).map_or(0, |m| m.len()))
+        .sum();
     println!(
         "store: {} ledgers ({} transactions each), {} objects, {:.1} MiB compressed",
         summary.ledgers,
@@ -112,14 +115,4 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn walk_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        total +=
-            if entry.file_type()?.is_dir() { walk_bytes(&entry.path())? } else { entry.metadata()?.len() };
-    }
-    Ok(total)
 }

@@ -171,7 +171,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Every file below `dir` as (`/`-separated relative path, full path), sorted.
-fn files_below(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
+pub fn files_below(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(current) = pending.pop() {

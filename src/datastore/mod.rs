@@ -14,5 +14,5 @@ mod writer;
 pub use layout::{Layout, ObjectName};
 pub use local::LocalDataStore;
 pub use manifest::{MANIFEST_FILE, Manifest};
-pub use object::{FetchedObject, ObjectDataStore, OpenError};
+pub use object::{Edge, FetchedObject, ObjectDataStore, OpenError};
 pub use writer::{DataStoreWriter, WriteError};

@@ -125,7 +125,8 @@ impl ObjectDataStore {
         self.edge_object(Edge::First).await
     }
 
-    async fn edge_object(&self, edge: Edge) -> Result<Option<ObjectName>, object_store::Error> {
+    /// The first or last object of the store, by listing.
+    pub async fn edge_object(&self, edge: Edge) -> Result<Option<ObjectName>, object_store::Error> {
         let store = self.location.store();
         let root = self.location.prefix();
         let root = (!root.as_ref().is_empty()).then_some(root);
@@ -148,11 +149,10 @@ impl ObjectDataStore {
             pick(edge, top.objects.iter().filter_map(|meta| ObjectName::parse(meta.location.filename()?)));
         // Look into the partitions from the edge inwards until one holds an object (a
         // partition may be empty while a writer is starting it).
-        let ordered: Box<dyn Iterator<Item = &(u32, object_store::path::Path)>> = match edge {
-            Edge::First => Box::new(partitions.iter()),
-            Edge::Last => Box::new(partitions.iter().rev()),
-        };
-        for (_, partition) in ordered {
+        if matches!(edge, Edge::Last) {
+            partitions.reverse();
+        }
+        for (_, partition) in &partitions {
             let names: Vec<ObjectName> = store
                 .list(Some(partition))
                 .try_filter_map(
@@ -169,9 +169,12 @@ impl ObjectDataStore {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Edge {
+/// Which end of a store a listing looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// The object with the lowest ledgers.
     First,
+    /// The object with the highest ledgers.
     Last,
 }
 

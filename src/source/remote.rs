@@ -24,7 +24,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use super::{LedgerSource, RawBatch, RawObject, SourceError, SourceRead};
-use crate::datastore::{FetchedObject, ObjectDataStore};
+use crate::datastore::{Edge, FetchedObject, ObjectDataStore, ObjectName};
 use crate::decode::Framing;
 use crate::network::Network;
 use crate::range::LedgerRange;
@@ -105,8 +105,14 @@ impl RemoteDataStoreSource {
         }
     }
 
-    fn store_error(&self, what: String, source: object_store::Error) -> SourceError {
-        SourceError::Store { what, source }
+    /// The first or last object of the store, by listing (a blocking call, like every read).
+    fn edge_object(&self, edge: Edge) -> Result<Option<ObjectName>, SourceError> {
+        let store = self.shared.store.clone();
+        let listed = self.handle.block_on(async move { store.edge_object(edge).await });
+        listed.map_err(|source| SourceError::Store {
+            what: format!("{}: listing", self.shared.store.location().url()),
+            source,
+        })
     }
 
     /// Drops every request in flight (a seek, or a missing object that makes later ones moot).
@@ -179,8 +185,9 @@ impl RemoteDataStoreSource {
         }
         self.fill();
         let prefetch = self.queue.pop_front().expect("fill starts the request for `start`");
-        let (result, latency) = self.handle.block_on(prefetch.task).map_err(|e| {
-            self.store_error(format!("ledger {start}"), object_store::Error::JoinError { source: e })
+        let (result, latency) = self.handle.block_on(prefetch.task).map_err(|e| SourceError::Store {
+            what: format!("ledger {start}"),
+            source: object_store::Error::JoinError { source: e },
         })?;
         let change = {
             let mut window = self.shared.window.lock().unwrap_or_else(|p| p.into_inner());
@@ -216,18 +223,13 @@ impl RemoteDataStoreSource {
             Err(source) => {
                 self.clear();
                 let key = self.shared.store.layout().object_key(start);
-                Err(self.store_error(self.shared.store.location().display(&key), source))
+                Err(SourceError::Store { what: self.shared.store.location().display(&key), source })
             }
         }
     }
 
     fn last_object_end(&mut self) -> Result<Option<(u32, u32)>, SourceError> {
-        let location = self.shared.store.location().url().to_string();
-        let store = self.shared.store.clone();
-        let last = self
-            .handle
-            .block_on(async move { store.last_object().await })
-            .map_err(|source| self.store_error(format!("{location}: listing"), source))?;
+        let last = self.edge_object(Edge::Last)?;
         self.listed = true;
         let last = last.map(|name| (name.first, name.last));
         self.tip = self.tip.max(last.map(|(_, end)| end));
@@ -247,13 +249,7 @@ impl LedgerSource for RemoteDataStoreSource {
     }
 
     fn first_available(&mut self) -> Result<Option<u32>, SourceError> {
-        let location = self.shared.store.location().url().to_string();
-        let store = self.shared.store.clone();
-        let first = self
-            .handle
-            .block_on(async move { store.first_object().await })
-            .map_err(|source| self.store_error(format!("{location}: listing"), source))?;
-        Ok(first.map(|name| name.first))
+        Ok(self.edge_object(Edge::First)?.map(|name| name.first))
     }
 
     fn read(
