@@ -16,8 +16,9 @@ use std::path::Path;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
+use parquet::basic::Encoding;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 
 use super::columns::{LedgerColumns, day_of_date};
@@ -76,6 +77,13 @@ impl WriterOptions {
             .set_compression(self.compression.to_parquet()?)
             .set_max_row_group_row_count(Some(self.max_row_group_rows))
             .set_statistics_enabled(EnabledStatistics::Page)
+            // Data pages v2: the codec compresses the values straight from the encoder's
+            // buffer (v1 pages first copy levels and values into one buffer, then compress
+            // that into a second buffer reallocated to zstd's bound). Plain is kept as the
+            // encoding where no dictionary is used, as with v1 pages (v2's default there
+            // is the delta encodings, slower to write and to read).
+            .set_writer_version(WriterVersion::PARQUET_2_0)
+            .set_encoding(Encoding::PLAIN)
             .set_key_value_metadata(Some(metadata));
         for (path, is_bytes) in unique_valued_columns(&key.table.schema()) {
             builder = builder.set_column_dictionary_enabled(path.clone(), false);
@@ -276,7 +284,10 @@ mod tests {
     }
 
     #[test]
-    fn unique_valued_columns_are_written_without_a_dictionary() {
+    fn unique_valued_columns_are_plain_and_pages_are_v2() {
+        use parquet::basic::PageType;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
         use crate::generator::{GeneratorConfig, SyntheticLedgers};
         use crate::tables::{ConvertOptions, TableBuilder};
         let config = GeneratorConfig { ledger_count: Some(2), ..GeneratorConfig::default() };
@@ -303,6 +314,29 @@ mod tests {
                     .is_some()
             };
             assert!(!has_dictionary("transaction_hash"), "{table}");
+            // Every value encoding is plain, dictionary or RLE (levels and booleans): data
+            // pages v2 without their default delta encodings.
+            for column in row_group.columns() {
+                for encoding in column.encodings() {
+                    assert!(
+                        matches!(encoding, Encoding::PLAIN | Encoding::RLE | Encoding::RLE_DICTIONARY),
+                        "{table}.{}: {encoding:?}",
+                        column.column_path()
+                    );
+                }
+            }
+            let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+            let row_group_reader = reader.get_row_group(0).unwrap();
+            for index in 0..row_group.num_columns() {
+                for page in row_group_reader.get_column_page_reader(index).unwrap() {
+                    let page = page.unwrap();
+                    assert!(
+                        matches!(page.page_type(), PageType::DATA_PAGE_V2 | PageType::DICTIONARY_PAGE),
+                        "{table}: column {index} has a {:?}",
+                        page.page_type()
+                    );
+                }
+            }
             if table == Table::ContractEvents {
                 assert!(!has_dictionary("topics.list.item"));
                 assert!(has_dictionary("contract_id"), "low-cardinality columns keep the dictionary");
