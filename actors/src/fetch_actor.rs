@@ -196,7 +196,7 @@ impl LedgerSource for Exhausted {
     fn first_available(&mut self) -> Result<Option<u32>, SourceError> {
         Ok(None)
     }
-    fn read(&mut self, _: u32, _: Option<u32>, _: u32, _: usize) -> Result<SourceRead, SourceError> {
+    fn read_within(&mut self, _: u32, _: Option<u32>, _: u32, _: usize) -> Result<SourceRead, SourceError> {
         Ok(SourceRead::End)
     }
 }

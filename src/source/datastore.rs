@@ -57,16 +57,13 @@ impl LedgerSource for DataStoreSource {
         Ok(objects.first().map(|(name, _)| name.first))
     }
 
-    fn read(
+    fn read_within(
         &mut self,
         next: u32,
         last: Option<u32>,
         max_ledgers: u32,
         max_bytes: usize,
     ) -> Result<SourceRead, SourceError> {
-        if last.is_some_and(|last| next > last) {
-            return Ok(SourceRead::End);
-        }
         if self.tip.is_none() {
             self.last_object_start()?; // one listing per source, for the lag
         }

@@ -66,16 +66,13 @@ impl LedgerSource for HandoverSource {
         }
     }
 
-    fn read(
+    fn read_within(
         &mut self,
         next: u32,
         last: Option<u32>,
         max_ledgers: u32,
         max_bytes: usize,
     ) -> Result<SourceRead, SourceError> {
-        if last.is_some_and(|last| next > last) {
-            return Ok(SourceRead::End);
-        }
         if self.seam.is_some_and(|seam| next < seam) {
             self.seam = None;
         }

@@ -79,8 +79,23 @@ pub trait LedgerSource: Send {
     fn first_available(&mut self) -> Result<Option<u32>, SourceError>;
 
     /// Reads ledgers from `next`: at most `max_ledgers` ledgers and, beyond the first object,
-    /// at most `max_bytes` bytes, never past `last` (inclusive) when given.
+    /// at most `max_bytes` bytes, never past `last` (inclusive) when given. `End` once `next`
+    /// is past `last`; otherwise [`LedgerSource::read_within`].
     fn read(
+        &mut self,
+        next: u32,
+        last: Option<u32>,
+        max_ledgers: u32,
+        max_bytes: usize,
+    ) -> Result<SourceRead, SourceError> {
+        if last.is_some_and(|last| next > last) {
+            return Ok(SourceRead::End);
+        }
+        self.read_within(next, last, max_ledgers, max_bytes)
+    }
+
+    /// What [`LedgerSource::read`] does when `next` is not past `last`: each source's own read.
+    fn read_within(
         &mut self,
         next: u32,
         last: Option<u32>,

@@ -252,16 +252,13 @@ impl LedgerSource for RemoteDataStoreSource {
         Ok(self.edge_object(Edge::First)?.map(|name| name.first))
     }
 
-    fn read(
+    fn read_within(
         &mut self,
         next: u32,
         last: Option<u32>,
         max_ledgers: u32,
         max_bytes: usize,
     ) -> Result<SourceRead, SourceError> {
-        if last.is_some_and(|last| next > last) {
-            return Ok(SourceRead::End);
-        }
         if !self.listed {
             self.last_object_end()?; // once per source, for the lag and the read-ahead limit
         }

@@ -65,7 +65,7 @@ impl LedgerSource for SyntheticSource {
         Ok(Some(self.config.first_sequence))
     }
 
-    fn read(
+    fn read_within(
         &mut self,
         next: u32,
         last: Option<u32>,

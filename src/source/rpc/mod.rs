@@ -454,16 +454,13 @@ impl LedgerSource for RpcSource {
         })
     }
 
-    fn read(
+    fn read_within(
         &mut self,
         next: u32,
         last: Option<u32>,
         max_ledgers: u32,
         max_bytes: usize,
     ) -> Result<SourceRead, SourceError> {
-        if last.is_some_and(|last| next > last) {
-            return Ok(SourceRead::End);
-        }
         let to_last = last.map_or(u32::MAX, |last| (last - next).saturating_add(1));
         let wanted = max_ledgers.max(1).min(to_last);
         self.block_on(async |source: &mut Self| source.read_pages(next, last, wanted, max_bytes).await)
