@@ -11,8 +11,9 @@
 //! every step runs on a blocking thread here, whichever it is. A crash between
 //! (1) and (2) leaves staging files that recovery deletes; between (2) and (3), committed files
 //! that recovery publishes. Commits end only where a batch ends, because the analytics snapshot
-//! exists only there. A batch's credit returns once it is buffered: the buffer is bounded by
-//! the rotation policy, and the next batches convert while a cut set encodes.
+//! exists only there. Each batch is encoded into the open files as it arrives (the library's
+//! `ArchiveSink`), on a blocking thread while the next batches convert, and its credit returns
+//! once it is encoded: no batch is held after that, so memory stays flat.
 //!
 //! On start and on a new stream epoch it recovers the archive to exactly the checkpoint.
 //! Input: `ArchiveWorkerMsg`. Output: `PipelineMsg::Finished` at the end of a bounded or
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use ledgerflow::analytics::AnalyticsTable;
 use ledgerflow::archive::{
-    Archive, ArchiveError, DEAD_LETTER_DIR, FileSet, PartitionBuffer, RotationPolicy, StagedFile,
+    Archive, ArchiveError, ArchiveSink, DEAD_LETTER_DIR, RotationPolicy, StagedFile, StagedSet,
 };
 use ledgerflow::batch::DeadLetterRecord;
 use ledgerflow::checkpoint::{Commit, DeadLetter, StreamId};
@@ -72,7 +73,7 @@ pub struct ArchiveArgs {
     pub stats: Arc<PipelineStats>,
 }
 
-/// A batch buffered but not yet committed: the analytics snapshot a commit ending with it
+/// A batch encoded but not yet committed: the analytics snapshot a commit ending with it
 /// records.
 struct Held {
     range: LedgerRange,
@@ -84,7 +85,9 @@ struct Held {
 pub struct ArchiveState {
     args: ArchiveArgs,
     epoch: Option<Epoch>,
-    buffer: PartitionBuffer,
+    /// Taken while a step runs on a blocking thread; always back when a handler returns `Ok`
+    /// (a failed step fails the worker, and its successor starts a new sink).
+    sink: Option<ArchiveSink>,
     /// Last committed ledger.
     high_water_mark: Option<u32>,
     held: VecDeque<Held>,
@@ -125,11 +128,11 @@ impl Actor for ArchiveActor {
     ) -> Result<ArchiveState, ActorProcessingErr> {
         let tick = (args.rotation.max_file_age / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         myself.send_interval(tick, || ArchiveWorkerMsg::Tick);
-        let buffer = PartitionBuffer::new(args.rotation);
+        let sink = ArchiveSink::new(args.archive.clone(), args.rotation);
         Ok(ArchiveState {
             args,
             epoch: None,
-            buffer,
+            sink: Some(sink),
             high_water_mark: None,
             held: VecDeque::new(),
             staged: Vec::new(),
@@ -147,11 +150,13 @@ impl Actor for ArchiveActor {
     ) -> Result<(), ActorProcessingErr> {
         let item = match message {
             ArchiveWorkerMsg::Tick => {
-                if state.epoch.is_some()
-                    && let Some(set) = state.buffer.poll(Instant::now())
-                {
-                    stage(state, set).await?;
-                    commit_staged(state).await?;
+                let now = Instant::now();
+                if state.epoch.is_some() && sink(state).buffer().due(now) {
+                    let span = tracing::info_span!("archive.age_cut");
+                    if let Some(set) = with_sink(state, span, move |sink| sink.poll(now)).await? {
+                        add_staged(state, set);
+                        commit_staged(state).await?;
+                    }
                 }
                 return Ok(());
             }
@@ -167,7 +172,7 @@ impl Actor for ArchiveActor {
         match item {
             Item::Batch(envelope) => {
                 let range = envelope.range;
-                let expected = state.buffer.next_ledger().or(state.high_water_mark.map(|h| h + 1));
+                let expected = sink(state).buffer().next_ledger().or(state.high_water_mark.map(|h| h + 1));
                 if let Some(expected) = expected
                     && expected != range.first()
                 {
@@ -177,47 +182,48 @@ impl Actor for ArchiveActor {
                 let span = tracing::info_span!("archive", first = range.first(), last = range.last());
                 envelope.trace.adopt(&span);
                 let started = Instant::now();
-                let tables = &converted.tables;
+                let tables = converted.tables;
                 let inputs = [
-                    (Table::Ledgers, &tables.ledgers),
-                    (Table::Transactions, &tables.transactions),
-                    (Table::Operations, &tables.operations),
-                    (Table::ContractEvents, &tables.contract_events),
-                    (Table::Analytics(AnalyticsTable::PaymentVolume), &analytics.payment_volume),
-                    (Table::Analytics(AnalyticsTable::HighValuePayments), &analytics.high_value_payments),
+                    (Table::Ledgers, tables.ledgers),
+                    (Table::Transactions, tables.transactions),
+                    (Table::Operations, tables.operations),
+                    (Table::ContractEvents, tables.contract_events),
+                    (Table::Analytics(AnalyticsTable::PaymentVolume), analytics.payment_volume),
+                    (Table::Analytics(AnalyticsTable::HighValuePayments), analytics.high_value_payments),
                 ];
-                let sets = span.in_scope(|| state.buffer.push(range, &inputs, Instant::now()))?;
-                state.args.stats.archive.add_busy(started.elapsed());
+                let now = Instant::now();
+                let sets = with_sink(state, span.clone(), move |sink| {
+                    let inputs: Vec<_> = inputs.iter().map(|(table, batch)| (*table, batch)).collect();
+                    sink.push(range, &inputs, now)
+                })
+                .await?;
                 let trace = envelope.trace;
                 state.held.push_back(Held { range, snapshot, trace });
-                // Buffered: the batch's credit returns to the fetcher now. What the buffer
-                // holds is bounded by the rotation policy (bytes per table, ledgers, age), so
-                // memory stays flat, and a live tail of one-ledger batches still fills files
-                // up to `max_file_age` instead of cutting one every few ledgers.
+                // Encoded: the batch's credit returns to the fetcher now. What the open files
+                // hold is the encoders' state, bounded by the row-group size and the rotation
+                // policy (bytes per table, ledgers, age), so memory stays flat, and a live tail
+                // of one-ledger batches still fills files up to `max_file_age` instead of
+                // cutting one every few ledgers.
                 drop(envelope.credit);
                 state.dead_letters.extend(converted.dead_letters);
-                async {
-                    for set in sets {
-                        stage(state, set).await?;
-                    }
-                    // A set cut inside this batch (by size or ledger count) can only commit at
-                    // a batch end, where an analytics snapshot exists: cut the rest of the
-                    // batch too, so the commit happens now and staged files never pile up.
-                    if state.staged_through.is_some_and(|through| through < range.last())
-                        && let Some(set) = state.buffer.flush()
-                    {
-                        stage(state, set).await?;
-                    }
-                    Ok::<_, ActorProcessingErr>(())
+                for set in sets {
+                    add_staged(state, set);
                 }
-                .instrument(span)
-                .await?;
+                // A set cut inside this batch (by size or ledger count) can only commit at a
+                // batch end, where an analytics snapshot exists: cut the rest of the batch
+                // too, so the commit happens now and staged files never pile up.
+                if state.staged_through.is_some_and(|through| through < range.last())
+                    && let Some(set) = with_sink(state, span, ArchiveSink::flush).await?
+                {
+                    add_staged(state, set);
+                }
                 state.args.stats.metrics.observe(crate::metrics::LatencyStage::Archive, started.elapsed());
                 commit_staged(state).await?;
             }
             Item::End(end) => {
-                if let Some(set) = state.buffer.flush() {
-                    stage(state, set).await?;
+                let span = tracing::info_span!("archive.flush", next = end.next);
+                if let Some(set) = with_sink(state, span, ArchiveSink::flush).await? {
+                    add_staged(state, set);
                 }
                 commit_staged(state).await?;
                 info!(next = end.next, high_water_mark = ?state.high_water_mark, "archive drained");
@@ -231,6 +237,8 @@ impl Actor for ArchiveActor {
 /// Brings the archive to exactly the checkpoint (design §3 recovery) and starts buffering
 /// after it.
 async fn reset(state: &mut ArchiveState, epoch: Epoch) -> Result<(), ActorProcessingErr> {
+    // The open files go first: recovery deletes what they wrote.
+    state.sink = None;
     let checkpoint = ractor::call!(state.args.checkpoint, CheckpointMsg::Load)??;
     let (pending, high_water_mark) = match &checkpoint {
         Some(c) => (c.pending.clone(), Some(c.last_ledger)),
@@ -253,11 +261,11 @@ async fn reset(state: &mut ArchiveState, epoch: Epoch) -> Result<(), ActorProces
             "archive recovered to the checkpoint"
         );
     }
-    let mut buffer = PartitionBuffer::new(state.args.rotation);
+    let mut sink = ArchiveSink::new(state.args.archive.clone(), state.args.rotation);
     if let Some(mark) = high_water_mark {
-        buffer = buffer.with_next_ledger(mark + 1);
+        sink = sink.with_next_ledger(mark + 1);
     }
-    state.buffer = buffer;
+    state.sink = Some(sink);
     state.epoch = Some(epoch);
     state.high_water_mark = high_water_mark;
     state.held.clear();
@@ -268,17 +276,31 @@ async fn reset(state: &mut ArchiveState, epoch: Epoch) -> Result<(), ActorProces
     Ok(())
 }
 
-/// Step 1: encode the set's files and make them durable under `_staging/`.
-async fn stage(state: &mut ArchiveState, set: FileSet) -> Result<(), ActorProcessingErr> {
-    let archive = state.args.archive.clone();
+/// The sink, between steps.
+fn sink(state: &ArchiveState) -> &ArchiveSink {
+    state.sink.as_ref().expect("the sink is back after every step that succeeded")
+}
+
+/// Runs `step` on the sink on a blocking thread (encoding is CPU work, staging is I/O), in
+/// `span`, and counts its time as the archive's busy time.
+async fn with_sink<T: Send + 'static>(
+    state: &mut ArchiveState,
+    span: tracing::Span,
+    step: impl FnOnce(ArchiveSink) -> Result<(ArchiveSink, T), ArchiveError> + Send + 'static,
+) -> Result<T, ActorProcessingErr> {
+    let sink = state.sink.take().expect("the sink is back after every step that succeeded");
     let started = Instant::now();
-    let last = set.range.last();
-    let staged = tokio::task::spawn_blocking(move || archive.stage_set(&set)).await??;
+    let (sink, value) = tokio::task::spawn_blocking(move || span.in_scope(|| step(sink))).await??;
     state.args.stats.archive.add_busy(started.elapsed());
-    state.staged_rows += staged.iter().map(|f| f.rows).sum::<u64>();
-    state.staged.extend(staged);
-    state.staged_through = Some(last);
-    Ok(())
+    state.sink = Some(sink);
+    Ok(value)
+}
+
+/// Step 1 is done for `set`: its files wait for the commit.
+fn add_staged(state: &mut ArchiveState, set: StagedSet) {
+    state.staged_rows += set.files.iter().map(|f| f.rows).sum::<u64>();
+    state.staged.extend(set.files);
+    state.staged_through = Some(set.range.last());
 }
 
 /// Steps 2 and 3 for everything staged, when it ends where a batch ends.

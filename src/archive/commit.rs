@@ -1,7 +1,8 @@
 //! Two-phase commit of Parquet files (design §3): stage, (commit), publish, recover.
 //!
-//! 1. [`Archive::stage`] writes a file under `<root>/_staging/<relative path>`, fsyncs it and its
-//!    directory. A crash here leaves a staging file nobody committed: `recover` deletes it.
+//! 1. [`Archive::stage`] closes a file encoded as its rows arrived (a `.partial` file under
+//!    `_staging/`), fsyncs it, renames it to `<root>/_staging/<relative path>` and fsyncs the
+//!    directory. A crash here leaves staging files nobody committed: `recover` deletes them.
 //! 2. The caller asks the checkpoint to commit, in one transaction, the new high-water mark and
 //!    the relative paths of the staged files ([`super::FileSet::relative_paths`]). The commit is
 //!    the only point where files become part of the archive; it happens after the fsyncs so
@@ -34,14 +35,15 @@ use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
 
 use super::ArchiveError;
 use super::durable::{create_dir_all_durable, exists, remove_file_if_exists, sync_dir};
 use super::layout::{FileKey, STAGING_DIR, published_path, staging_path};
-use super::rotation::{FileSet, PendingFile};
-use super::store::ArchiveStore;
+use super::store::{ArchiveStore, StagingFile};
 use super::verify::{ArchivedFile, read_dir_sorted, scan};
-use super::writer::{WriterOptions, check_rows};
+use super::writer::WriterOptions;
+use crate::tables::Table;
 
 /// An archive: where its files live (a local root or an object-storage location) and how
 /// they are encoded.
@@ -143,73 +145,44 @@ impl Archive {
         &self.options
     }
 
-    /// Step 1 for one file of a cut set. Safe to call from several threads at once for
-    /// different files (encoding is the CPU-heavy part).
-    pub fn stage(&self, file: &PendingFile) -> Result<StagedFile, ArchiveError> {
-        self.stage_batches(&file.key, &file.schema, &file.batches)
+    /// Opens a file of `table` on `date` from ledger `first` for step 1 (rows are encoded as
+    /// they are written; see [`ArchiveStore::create`]).
+    pub(crate) fn create(
+        &self,
+        table: Table,
+        schema: &SchemaRef,
+        date: NaiveDate,
+        first: u32,
+    ) -> Result<StagingFile, ArchiveError> {
+        self.store.create(table, schema, date, first, &self.options)
     }
 
-    /// Step 1 for every file of a cut set; the result is in the set's order. The files are
-    /// encoded on up to one thread per core, largest first, so a cut keeps every core busy
-    /// (design §8) instead of encoding six tables one after another.
-    pub fn stage_set(&self, set: &FileSet) -> Result<Vec<StagedFile>, ArchiveError> {
-        let threads = std::thread::available_parallelism().map_or(1, usize::from).min(set.files.len());
-        if threads <= 1 {
-            return set.files.iter().map(|file| self.stage(file)).collect();
-        }
-        let mut order: Vec<usize> = (0..set.files.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(set.files[i].arrow_bytes));
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        // Each thread takes the next file until none is left, or until one of its files
-        // fails (the set fails as a whole), and returns what it staged with the file's index.
-        let mut results: Vec<(usize, Result<StagedFile, ArchiveError>)> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        while let Some(&index) =
-                            order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                        {
-                            let staged = self.stage(&set.files[index]);
-                            let failed = staged.is_err();
-                            done.push((index, staged));
-                            if failed {
-                                break;
-                            }
-                        }
-                        done
-                    })
-                })
-                .collect();
-            // A panic in an encoder is a bug: it goes on up, as it would on one thread.
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        results.sort_by_key(|(index, _)| *index);
-        // The first error in set order; files not reached after an error are not staged.
-        let staged = results.into_iter().map(|(_, result)| result).collect::<Result<Vec<_>, _>>()?;
-        assert_eq!(staged.len(), set.files.len(), "every file is staged when none failed");
-        Ok(staged)
+    /// Step 1: closes `file` as `key` and makes it durable under `_staging` (a local root
+    /// fsyncs the file and its directory; an object store's put is atomic). Replaces a
+    /// staging file of the same name (a replay writes the same names). Safe to call from
+    /// several threads at once for different files.
+    pub(crate) fn stage(&self, file: StagingFile, key: &FileKey) -> Result<StagedFile, ArchiveError> {
+        fail::fail_point!("archive:before_stage", |_| Err(ArchiveError::Injected("archive:before_stage")));
+        let stats = file.stage(key)?;
+        fail::fail_point!("archive:after_stage", |_| Err(ArchiveError::Injected("archive:after_stage")));
+        Ok(StagedFile { key: *key, relative_path: key.relative_path(), rows: stats.rows, bytes: stats.bytes })
     }
 
-    /// Step 1: encodes `batches` as the file `key` under `_staging`, then makes it durable (a
-    /// local root fsyncs the file and its directory; an object store's put is atomic). Every row must belong to `key` (ledger in range, close date = partition
-    /// date). Replaces a staging file of the same name (a replay writes the same names).
+    /// Step 1 for a whole file at once: `batches` (all of `schema`, every row belonging to
+    /// `key`: ledger in range, close date = partition date, ordered by ledger) encoded and
+    /// staged as `key`. [`super::ArchiveSink`] stages files as the stream flows instead.
     pub fn stage_batches(
         &self,
         key: &FileKey,
         schema: &SchemaRef,
         batches: &[RecordBatch],
     ) -> Result<StagedFile, ArchiveError> {
-        fail::fail_point!("archive:before_stage", |_| Err(ArchiveError::Injected("archive:before_stage")));
         let key = FileKey::new(key.table, key.date, key.range)?;
-        let rows = check_rows(&key, batches)?;
-        let stats = self.store.stage(&key, schema, batches, &self.options)?;
-        debug_assert_eq!(stats.rows, rows);
-        fail::fail_point!("archive:after_stage", |_| Err(ArchiveError::Injected("archive:after_stage")));
-        Ok(StagedFile { key, relative_path: key.relative_path(), rows: stats.rows, bytes: stats.bytes })
+        let mut file = self.create(key.table, schema, key.date, key.first())?;
+        for batch in batches {
+            file.write(batch)?;
+        }
+        self.stage(file, &key)
     }
 
     /// Step 3 for a staged file; call only after the checkpoint committed it.
@@ -396,16 +369,17 @@ mod tests {
 
     use super::*;
     use crate::archive::Compression;
-    use crate::archive::test_support::{batch_of, date, micros_on, range, serial, set_of};
-    use crate::tables::Table;
+    use crate::archive::test_support::{
+        MemorySet, batch_of, date, micros_on, range, serial, set_of, stage_set,
+    };
 
     fn archive(root: &Path, compression: Compression) -> Archive {
         Archive::open(root, WriterOptions { compression, max_row_group_rows: 3 }).unwrap()
     }
 
     /// All three steps, the checkpoint being the returned paths and mark.
-    fn commit_set(archive: &Archive, set: &FileSet) -> (Vec<String>, Option<u32>) {
-        let staged = archive.stage_set(set).unwrap();
+    fn commit_set(archive: &Archive, set: &MemorySet) -> (Vec<String>, Option<u32>) {
+        let staged = stage_set(archive, set).unwrap();
         for file in &staged {
             assert_eq!(archive.publish(file).unwrap(), PublishOutcome::Published);
         }
@@ -477,7 +451,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = archive(dir.path(), Compression::default());
         let set = set_of(1, 10, 0);
-        let staged = archive.stage_set(&set).unwrap();
+        let staged = stage_set(&archive, &set).unwrap();
         assert_eq!(sorted(staging_files(dir.path())), sorted(set.relative_paths()));
         for file in &staged {
             assert_eq!(archive.publish(file).unwrap(), PublishOutcome::Published);
@@ -515,19 +489,19 @@ mod tests {
         // Commit 1 is complete. Commit 2 is recorded but only half published.
         let (first_commit, _) = commit_set(&archive, &set_of(1, 10, 0));
         let second = set_of(11, 20, 1);
-        let staged_second = archive.stage_set(&second).unwrap();
+        let staged_second = stage_set(&archive, &second).unwrap();
         archive.publish(&staged_second[0]).unwrap();
         archive.publish(&staged_second[2]).unwrap();
         // Staged but never committed: ledgers 21..=30.
-        archive.stage_set(&set_of(21, 30, 1)).unwrap();
+        stage_set(&archive, &set_of(21, 30, 1)).unwrap();
         // Published without a commit (impossible in the protocol): ledgers 31..=35.
         let rogue = set_of(31, 35, 1);
-        for file in archive.stage_set(&rogue).unwrap() {
+        for file in stage_set(&archive, &rogue).unwrap() {
             archive.publish(&file).unwrap();
         }
         // A file straddling the mark is beyond it too, and garbage in staging goes.
         let straddling = set_of(15, 25, 1);
-        archive.publish(&archive.stage(&straddling.files[1]).unwrap()).unwrap();
+        archive.publish(&straddling.files[1].stage(&archive).unwrap()).unwrap();
         fs::write(root.join(STAGING_DIR).join("partial.tmp"), b"x").unwrap();
         // Files that are not archive files are left alone.
         fs::write(root.join("ledgers").join("README"), b"x").unwrap();
@@ -572,7 +546,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = archive(dir.path(), Compression::default());
         commit_set(&archive, &set_of(1, 3, 0));
-        archive.stage_set(&set_of(4, 5, 0)).unwrap();
+        stage_set(&archive, &set_of(4, 5, 0)).unwrap();
         let report = archive.recover(&[], None).unwrap();
         assert_eq!(
             (report.deleted_beyond_high_water_mark.len(), report.deleted_staged.len()),
@@ -590,7 +564,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = archive(dir.path(), Compression::default());
         let set = set_of(1, 10, 0);
-        archive.stage_set(&set).unwrap();
+        stage_set(&archive, &set).unwrap();
         let error = archive.recover(&set.relative_paths(), Some(9)).unwrap_err();
         assert!(matches!(error, ArchiveError::InconsistentCheckpoint { last: 10, .. }), "{error}");
         assert!(matches!(
@@ -610,7 +584,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = archive(dir.path(), Compression::default());
         let set = set_of(1, 10, 0);
-        let staged_files = archive.stage_set(&set).unwrap();
+        let staged_files = stage_set(&archive, &set).unwrap();
         fs::remove_file(staging_path(dir.path(), &staged_files[3].key)).unwrap();
         let error = archive.recover(&set.relative_paths(), Some(10)).unwrap_err();
         let ArchiveError::CommittedFileMissing { paths } = &error else { panic!("{error:?}") };
@@ -642,10 +616,11 @@ mod failpoint_tests {
     use std::time::Instant;
 
     use super::*;
+    use crate::archive::RotationPolicy;
     use crate::archive::test_support::{
-        contents, ledger_batch, micros_on, object_fixtures, range, refs, runtime, serial,
+        Collector, MemorySet, contents, ledger_batch, micros_on, object_fixtures, range, refs, runtime,
+        serial, stage_set,
     };
-    use crate::archive::{PartitionBuffer, RotationPolicy};
 
     const FAILPOINTS: [&str; 4] =
         ["archive:before_stage", "archive:after_stage", "archive:before_publish", "archive:after_publish"];
@@ -660,10 +635,10 @@ mod failpoint_tests {
     }
 
     /// Sets of 5 ledgers each, crossing midnight between ledgers 12 and 13.
-    fn sets(first: u32, last: u32) -> Vec<FileSet> {
+    fn sets(first: u32, last: u32) -> Vec<MemorySet> {
         let policy =
             RotationPolicy { max_file_bytes: u64::MAX, max_ledgers_per_file: 5, ..Default::default() };
-        let mut buffer = PartitionBuffer::new(policy).with_next_ledger(first);
+        let mut buffer = Collector::new(policy).with_next_ledger(first);
         let batch =
             ledger_batch(first, last, |s| if s <= 12 { micros_on(0, i64::from(s)) } else { micros_on(1, 0) });
         let mut sets = buffer.push(range(first, last), &refs(&batch), Instant::now()).unwrap();
@@ -673,9 +648,9 @@ mod failpoint_tests {
 
     /// The ArchiveActor's loop for each set: stage all, commit, publish all. Stops at the first
     /// error, as a crashed worker would.
-    fn run(archive: &Archive, sets: &[FileSet], checkpoint: &mut Checkpoint) -> Result<(), ArchiveError> {
+    fn run(archive: &Archive, sets: &[MemorySet], checkpoint: &mut Checkpoint) -> Result<(), ArchiveError> {
         for set in sets {
-            let staged = archive.stage_set(set)?;
+            let staged = stage_set(archive, set)?;
             checkpoint.committed = set.relative_paths();
             checkpoint.high_water_mark = Some(set.range.last());
             checkpoint.all_committed.extend(set.relative_paths());

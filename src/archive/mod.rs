@@ -2,18 +2,19 @@
 //! across crashes (design §3, §4).
 //!
 //! It solves three problems for the ArchiveActor, which owns the timing and the messages:
-//! - **Cutting files**: [`PartitionBuffer`] buffers ledger batches per table and cuts, at one
-//!   ledger boundary for every table, a [`FileSet`]: one file per table for one UTC date and
-//!   one ledger range. Files are cut on a date change, and by [`RotationPolicy`]: size, ledger
-//!   count or age.
-//! - **Encoding**: [`Archive::stage`] encodes a file with `ArrowWriter` ([`WriterOptions`]:
-//!   [`Compression`], row-group size; statistics and key-value metadata always on).
+//! - **Cutting files**: [`PartitionBuffer`] places the rows of each ledger batch in the open
+//!   file of its table and cuts, at one ledger boundary for every table, a [`FileSet`]: one
+//!   file per table for one UTC date and one ledger range. Files are cut on a date change, and
+//!   by [`RotationPolicy`]: size, ledger count or age.
+//! - **Encoding**: [`ArchiveSink`] encodes each table's rows into its open file as they
+//!   arrive, with `ArrowWriter` ([`WriterOptions`]: [`Compression`], row-group size;
+//!   statistics and key-value metadata always on), and stages each set when it is cut.
 //! - **Committing**: a two-phase protocol with the checkpoint in the middle, and
 //!   [`recover`] to finish or undo whatever a crash interrupted.
 //!
 //! # Protocol
-//! 1. *stage*: [`Archive::stage`] / [`Archive::stage_set`] write each file of the set under
-//!    `<root>/_staging/`, then fsync the file and its directory.
+//! 1. *stage*: [`ArchiveSink`] (or [`Archive::stage_batches`] for one whole file) closes each
+//!    file of the set under `<root>/_staging/`, then fsyncs the file and its directory.
 //! 2. *commit*: the checkpoint records, in one transaction, the set's last ledger (the
 //!    high-water mark) and [`FileSet::relative_paths`], and flushes (the checkpoint module).
 //! 3. *publish*: [`Archive::publish`] / [`publish_path`] rename each staged file into place
@@ -54,6 +55,7 @@ mod error;
 mod layout;
 mod object;
 mod rotation;
+mod sink;
 mod store;
 #[cfg(test)]
 mod test_support;
@@ -67,7 +69,8 @@ pub use layout::{
     DATE_PARTITION_PREFIX, DEAD_LETTER_DIR, EXTENSION, FileKey, SEQUENCE_DIGITS, STAGING_DIR, published_path,
     staging_path, staging_relative_path, table_from_name,
 };
-pub use rotation::{BufferStatus, CutReason, FileSet, PartitionBuffer, PendingFile, RotationPolicy};
+pub use rotation::{BufferStatus, CutFile, CutReason, FileSet, PartitionBuffer, RotationPolicy, Step};
+pub use sink::{ArchiveSink, StagedSet};
 pub use store::{ArchiveStore, Area, StoredFile};
 pub use verify::{ArchivedFile, Coverage, Overlap, coverage, scan};
 pub use writer::{META_DATE, META_FIRST_LEDGER, META_LAST_LEDGER, META_TABLE, META_WRITER, WriterOptions};

@@ -2,8 +2,9 @@
 //! object_store's `LocalFileSystem`): the same steps, names and recovery as the local root, with
 //! requests instead of filesystem calls.
 //!
-//! 1. *stage*: the file is encoded in memory (at most `archive.max_file_bytes` of Arrow, so the
-//!    encoded bytes are fewer) and `put` to `<prefix>/_staging/<relative path>`. A PUT is
+//! 1. *stage*: the file is encoded in memory as its rows arrive (at most
+//!    `archive.max_file_bytes` of Arrow, so the encoded bytes are fewer) and `put` to
+//!    `<prefix>/_staging/<relative path>` once cut. A PUT is
 //!    atomic: the staging key is either absent or whole, so it needs no fsync; a crash before
 //!    the commit leaves a staging key that recovery deletes.
 //! 2. *commit*: unchanged, in sled, with the same relative paths.
@@ -24,7 +25,7 @@
 //! starts a one-worker runtime of its own for its requests.
 //!
 //! Failpoints: `archive:before_publish`, `archive:after_publish` here; the stage failpoints
-//! are in `Archive::stage_batches`, shared with the local root.
+//! are in `Archive::stage`, shared with the local root.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -32,8 +33,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -43,7 +42,6 @@ use super::ArchiveError;
 use super::commit::{PublishOutcome, RecoveryReport, committed_keys};
 use super::layout::{DEAD_LETTER_DIR, FileKey, STAGING_DIR, staging_relative_path};
 use super::verify::ArchivedFile;
-use super::writer::{FileStats, WriterOptions, encode};
 use crate::storage::{ObjectLocation, StorageOptions};
 use crate::tables::Table;
 
@@ -140,19 +138,9 @@ impl ObjectArchive {
         })
     }
 
-    /// Step 1: encodes the file in memory and puts it under `_staging/`. The caller checked
-    /// the rows against `key`.
-    pub(crate) fn stage(
-        &self,
-        key: &FileKey,
-        schema: &SchemaRef,
-        batches: &[RecordBatch],
-        options: &WriterOptions,
-    ) -> Result<FileStats, ArchiveError> {
-        let relative = staging_relative_path(key);
-        let (encoded, stats) = encode(&self.location.display(&relative), key, schema, batches, options)?;
-        self.put(&relative, encoded)?;
-        Ok(stats)
+    /// Step 1 for a file encoded in memory: puts it at `key`'s staging key.
+    pub(crate) fn put_staged(&self, key: &FileKey, encoded: Vec<u8>) -> Result<(), ArchiveError> {
+        self.put(&staging_relative_path(key), encoded)
     }
 
     /// Puts `bytes` at `relative`, replacing any object there (atomic: absent or whole).
@@ -332,10 +320,11 @@ mod tests {
 
     use super::*;
     use crate::archive::test_support::{
-        ObjectFixture, contents, object_fixtures, object_keys, range, runtime, serial, set_of,
+        MemorySet, ObjectFixture, contents, object_fixtures, object_keys, range, runtime, serial, set_of,
+        stage_set,
     };
     use crate::archive::{
-        Archive, ArchiveStore, Area, Compression, FileSet, StagedFile, StoredFile, coverage,
+        Archive, ArchiveStore, Area, Compression, StagedFile, StoredFile, WriterOptions, coverage,
     };
 
     fn options() -> WriterOptions {
@@ -353,8 +342,8 @@ mod tests {
     }
 
     /// Stage, commit (the returned checkpoint), publish.
-    fn commit_set(archive: &Archive, set: &FileSet) -> Vec<StagedFile> {
-        let staged = archive.stage_set(set).unwrap();
+    fn commit_set(archive: &Archive, set: &MemorySet) -> Vec<StagedFile> {
+        let staged = stage_set(archive, set).unwrap();
         for file in &staged {
             assert_eq!(archive.publish(file).unwrap(), PublishOutcome::Published);
         }
@@ -368,11 +357,11 @@ mod tests {
         let local_dir = tempfile::tempdir().unwrap();
         let local = Archive::open(local_dir.path(), options()).unwrap();
         let set = set_of(1, 10, 0);
-        let local_staged = local.stage_set(&set).unwrap();
+        let local_staged = stage_set(&local, &set).unwrap();
         for fixture in object_fixtures() {
             let name = fixture.name;
             let archive = archive_on(&fixture, &runtime);
-            let staged = archive.stage_set(&set).unwrap();
+            let staged = stage_set(&archive, &set).unwrap();
             assert_eq!(staged, local_staged, "{name}: same names, rows and sizes as the local root");
             assert_eq!(contents(&archive), (Vec::new(), sorted(set.relative_paths())), "{name}");
             for file in &staged {
@@ -436,17 +425,17 @@ mod tests {
             let first = set_of(1, 10, 0);
             commit_set(&archive, &first);
             let second = set_of(11, 20, 1);
-            let staged_second = archive.stage_set(&second).unwrap();
+            let staged_second = stage_set(&archive, &second).unwrap();
             archive.publish(&staged_second[0]).unwrap();
             archive.publish(&staged_second[2]).unwrap();
             // Staged but never committed: ledgers 21..=30.
-            archive.stage_set(&set_of(21, 30, 1)).unwrap();
+            stage_set(&archive, &set_of(21, 30, 1)).unwrap();
             // Published without a commit (impossible in the protocol): ledgers 31..=35.
             let rogue = set_of(31, 35, 1);
             commit_set(&archive, &rogue);
             // A file straddling the mark is beyond it too, and garbage in staging goes.
             let straddling = set_of(15, 25, 1);
-            archive.publish(&archive.stage(&straddling.files[1]).unwrap()).unwrap();
+            archive.publish(&straddling.files[1].stage(&archive).unwrap()).unwrap();
             put("_staging/partial.tmp");
             // Objects that are not archive files are left alone.
             put("ledgers/README");
@@ -507,7 +496,7 @@ mod tests {
                 commit_set(&archive, &set_of(1, 10, 0));
                 let mut committed = (set_of(1, 10, 0).relative_paths(), Some(10));
                 let next = set_of(11, 20, 1);
-                let staged = archive.stage_set(&next).unwrap();
+                let staged = stage_set(&archive, &next).unwrap();
                 match crash {
                     "after stage" => {}
                     "after commit" => committed = (next.relative_paths(), Some(20)),
@@ -574,7 +563,7 @@ mod tests {
         let fixture = object_fixtures().remove(0);
         let archive = archive_on(&fixture, &runtime);
         let set = set_of(1, 10, 0);
-        let staged = archive.stage_set(&set).unwrap();
+        let staged = stage_set(&archive, &set).unwrap();
         let gone = fixture.location.path(&staging_relative_path(&staged[3].key));
         runtime.block_on(fixture.location.store().delete(&gone)).unwrap();
         let error = archive.recover(&set.relative_paths(), Some(10)).unwrap_err();

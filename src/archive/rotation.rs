@@ -1,11 +1,14 @@
-//! Buffering ledger batches into archive files, and cutting them at ledger boundaries.
+//! Cutting the ledger stream into archive files, at ledger boundaries.
 //!
-//! [`PartitionBuffer`] holds the open files of every table for one UTC date and one ledger
-//! range. Ledger batches arrive in order ([`PartitionBuffer::push`]); each table's rows are
-//! sliced by ledger (never copied, except to release a large parent buffer) and appended to
-//! that table's open file. Files are cut for every table at once, at the same ledger, into a
-//! [`FileSet`] whose files all cover one [`LedgerRange`]: that set is what one checkpoint commit
-//! makes visible, so a commit always covers whole ledgers in every table.
+//! [`PartitionBuffer`] decides, for the open files of every table for one UTC date and one
+//! ledger range, where each pushed row goes and when the files are complete. Ledger batches
+//! arrive in order ([`PartitionBuffer::push`]); the push answers with [`Step`]s, in order: a
+//! set of files opens at a ledger, slices of the batch (whole ledgers, never copied) go to
+//! each table's open file, and sets are cut. It holds no rows itself: the caller encodes each
+//! slice as it comes (the archive's `ArchiveSink`), so a file is never held as Arrow batches.
+//! Files are cut for every table at once, at the same ledger, into a [`FileSet`] whose files
+//! all cover one [`LedgerRange`]: that set is what one checkpoint commit makes visible, so a
+//! commit always covers whole ledgers in every table.
 //!
 //! A set is cut when
 //! - the next ledger closed on a later UTC date ([`CutReason::DateChange`]): no file spans
@@ -13,12 +16,12 @@
 //! - it holds `max_ledgers_per_file` ledgers ([`CutReason::MaxLedgers`]);
 //! - adding the next ledger would push some table's file past `max_file_bytes` of Arrow memory
 //!   ([`CutReason::MaxBytes`]); a single ledger larger than that gets a file of its own;
-//! - its first ledger was buffered `max_file_age` ago ([`CutReason::MaxAge`], checked on
+//! - its first ledger was pushed `max_file_age` ago ([`CutReason::MaxAge`], checked on
 //!   every push and on [`PartitionBuffer::poll`], with `now` passed in);
 //! - the caller flushes ([`CutReason::Flush`], e.g. at shutdown).
 //!
-//! Memory: a table's buffered rows stay within `max_file_bytes` (of Arrow memory, which is
-//! more than the encoded size), plus the slack of the builders that made the batches.
+//! The size a file is cut at is the Arrow memory of its rows (a function of the rows alone,
+//! so a replay cuts the same files); the encoded file is smaller.
 //!
 //! Tables with no rows in a range (a run of ledgers without contract events) still get a file
 //! with zero rows, so every table's files cover every ledger and `verify` finds no false gaps.
@@ -28,8 +31,7 @@ use std::collections::btree_map::Entry;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, UInt32Array};
-use arrow::compute::take_record_batch;
+use arrow::array::Array;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
@@ -38,7 +40,7 @@ use super::ArchiveError;
 use super::columns::{Day, LedgerColumns, date_of_day};
 use super::layout::{FileKey, format_date};
 use crate::range::LedgerRange;
-use crate::tables::{LedgerTables, Table};
+use crate::tables::Table;
 
 /// When files are cut. Zero limits act as 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,26 +74,38 @@ pub enum CutReason {
     Flush,
 }
 
-/// One table's rows for one file, ready to be staged.
-pub struct PendingFile {
-    pub key: FileKey,
-    pub schema: SchemaRef,
-    /// Slices of the pushed batches, in ledger order; may be empty (a file with no rows).
-    pub batches: Vec<RecordBatch>,
-    pub rows: u64,
-    /// Arrow memory of the rows (the size estimate rotation uses).
-    pub arrow_bytes: u64,
+/// What a push asks of the open files, in order (see [`PartitionBuffer::push`]).
+pub enum Step {
+    /// A set of files opens at ledger `first` of `date`: one file per table, in the order of
+    /// [`PartitionBuffer::tables`].
+    Open { date: NaiveDate, first: u32 },
+    /// Rows of whole ledgers (a slice of the pushed batch) for the open file of
+    /// `tables()[index]`, after the rows given to it before; `bytes` is their Arrow memory.
+    Append { index: usize, rows: RecordBatch, bytes: u64 },
+    /// The open set is complete: its files cover the set's range.
+    Cut(FileSet),
 }
 
-impl fmt::Debug for PendingFile {
+impl fmt::Debug for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingFile")
-            .field("key", &self.key.relative_path())
-            .field("rows", &self.rows)
-            .field("arrow_bytes", &self.arrow_bytes)
-            .field("batches", &self.batches.len())
-            .finish()
+        match self {
+            Step::Open { date, first } => write!(f, "Open({} from {first})", format_date(*date)),
+            Step::Append { index, rows, bytes } => {
+                write!(f, "Append(table {index}, {} rows, {bytes} bytes)", rows.num_rows())
+            }
+            Step::Cut(set) => write!(f, "Cut({} {}, {:?})", format_date(set.date), set.range, set.reason),
+        }
     }
+}
+
+/// One table's file of a cut set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CutFile {
+    pub key: FileKey,
+    /// Rows appended to it (may be 0: a file with no rows).
+    pub rows: u64,
+    /// Arrow memory of those rows (the size estimate rotation uses).
+    pub arrow_bytes: u64,
 }
 
 /// The files of every table for one date and one ledger range: the unit of a commit.
@@ -102,8 +116,8 @@ pub struct FileSet {
     /// records.
     pub range: LedgerRange,
     pub reason: CutReason,
-    /// One file per table, in [`Table`] order.
-    pub files: Vec<PendingFile>,
+    /// One file per table, in the order of [`PartitionBuffer::tables`] ([`Table`] order).
+    pub files: Vec<CutFile>,
 }
 
 impl FileSet {
@@ -117,21 +131,21 @@ impl FileSet {
     }
 }
 
-/// What the buffer holds, for metrics and health.
+/// What the open set holds, for metrics and health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferStatus {
     pub date: NaiveDate,
     pub range: LedgerRange,
     pub rows: u64,
-    /// Arrow memory over all tables.
+    /// Arrow memory of the rows, over all tables.
     pub bytes: u64,
     /// Arrow memory of the largest table's file (what `max_file_bytes` limits).
     pub largest_file_bytes: u64,
-    /// Time since the first ledger was buffered.
+    /// Time since the first ledger was pushed.
     pub age: Duration,
 }
 
-/// The open files of every table for the current date (see the module docs).
+/// Where the pushed rows go and when files are cut (see the module docs).
 pub struct PartitionBuffer {
     policy: RotationPolicy,
     /// First ledger the next push must start at; `None` until the first push (or
@@ -166,13 +180,11 @@ impl OpenFiles {
     }
 }
 
+/// What one table's open file has been given.
 #[derive(Default)]
 struct OpenTableFile {
-    batches: Vec<RecordBatch>,
     rows: u64,
     bytes: u64,
-    /// Indexes of `batches` that are partial slices, checked for compaction after the push.
-    partial_slices: Vec<usize>,
 }
 
 /// One table of an incoming batch, with its ledger columns read.
@@ -218,15 +230,21 @@ impl PartitionBuffer {
         self.next_ledger.and_then(|n| u32::try_from(n).ok())
     }
 
-    /// Appends the tables of the ledgers `range` (one batch per table, rows ordered by ledger,
-    /// every push with the same tables and schemas) and returns the sets that must be cut now,
-    /// oldest first. On error nothing is buffered and the batch may be pushed again fixed.
+    /// The tables of the first push and their schemas, in [`Table`] order: the order of each
+    /// set's files and of [`Step::Append`]'s `index`. Empty before the first push.
+    pub fn tables(&self) -> &[(Table, SchemaRef)] {
+        &self.tables
+    }
+
+    /// Places the tables of the ledgers `range` (one batch per table, rows ordered by ledger,
+    /// every push with the same tables and schemas): returns the steps that open, fill and cut
+    /// files, in order. On error nothing changed and the batch may be pushed again fixed.
     pub fn push(
         &mut self,
         range: LedgerRange,
         tables: &[(Table, &RecordBatch)],
         now: Instant,
-    ) -> Result<Vec<FileSet>, ArchiveError> {
+    ) -> Result<Vec<Step>, ArchiveError> {
         let (first, last) = (range.first(), range.last());
         let batch_error = |reason: String| ArchiveError::BadLedgerBatch { range, reason };
         if let Some(expected) = self.next_ledger
@@ -252,43 +270,34 @@ impl PartitionBuffer {
         if self.tables.is_empty() {
             self.tables = inputs.iter().map(|input| (input.table, input.batch.schema())).collect();
         }
-        let mut cut = Vec::new();
+        let mut steps = Vec::new();
         for segment in &segments {
-            self.append(segment, &inputs, now, &mut cut);
+            self.append(segment, &inputs, now, &mut steps);
         }
-        cut.extend(self.poll(now));
-        self.compact_open_files();
+        steps.extend(self.poll(now).map(Step::Cut));
         self.next_ledger = Some(u64::from(last) + 1);
-        Ok(cut)
-    }
-
-    /// [`PartitionBuffer::push`] of the four tables of a converted ledger batch.
-    pub fn push_tables(
-        &mut self,
-        range: LedgerRange,
-        tables: &LedgerTables,
-        now: Instant,
-    ) -> Result<Vec<FileSet>, ArchiveError> {
-        let tables: Vec<(Table, &RecordBatch)> = tables.iter().collect();
-        self.push(range, &tables, now)
+        Ok(steps)
     }
 
     /// Cuts the open files if they are older than `max_file_age` (a timer tick for a slow
     /// stream).
     pub fn poll(&mut self, now: Instant) -> Option<FileSet> {
-        let due = self
-            .open
-            .as_ref()
-            .is_some_and(|open| now.saturating_duration_since(open.opened_at) >= self.policy.max_file_age);
-        if due { self.cut(CutReason::MaxAge) } else { None }
+        if self.due(now) { self.cut(CutReason::MaxAge) } else { None }
     }
 
-    /// Cuts whatever is buffered (shutdown, or a caller that wants a commit now).
+    /// Whether [`PartitionBuffer::poll`] at `now` would cut.
+    pub fn due(&self, now: Instant) -> bool {
+        self.open
+            .as_ref()
+            .is_some_and(|open| now.saturating_duration_since(open.opened_at) >= self.policy.max_file_age)
+    }
+
+    /// Cuts the open set, if any (shutdown, or a caller that wants a commit now).
     pub fn flush(&mut self) -> Option<FileSet> {
         self.cut(CutReason::Flush)
     }
 
-    /// What is buffered, if anything.
+    /// What the open set holds, if one is open.
     pub fn status(&self, now: Instant) -> Option<BufferStatus> {
         let open = self.open.as_ref()?;
         Some(BufferStatus {
@@ -301,7 +310,7 @@ impl PartitionBuffer {
         })
     }
 
-    /// Arrow memory held over all tables.
+    /// Arrow memory of the open set's rows, over all tables.
     pub fn buffered_bytes(&self) -> u64 {
         self.open.as_ref().map_or(0, |open| open.files.iter().map(|f| f.bytes).sum())
     }
@@ -428,15 +437,20 @@ impl PartitionBuffer {
     }
 
     /// Appends one date's ledgers, cutting at ledger boundaries as the policy requires.
-    fn append(&mut self, segment: &Segment, inputs: &[Input<'_>], now: Instant, cut: &mut Vec<FileSet>) {
+    fn append(&mut self, segment: &Segment, inputs: &[Input<'_>], now: Instant, steps: &mut Vec<Step>) {
         let max_ledgers = u64::from(self.policy.max_ledgers_per_file.max(1));
         let max_bytes = self.policy.max_file_bytes.max(1);
         let mut start = segment.first;
         while start <= segment.last {
             if self.open.as_ref().is_some_and(|open| open.day != segment.day) {
-                cut.extend(self.cut(CutReason::DateChange));
+                steps.extend(self.cut(CutReason::DateChange).map(Step::Cut));
             }
             let tables = self.tables.len();
+            if self.open.is_none() {
+                // `start` is a u32 ledger: segments lie inside the pushed range.
+                let first = u32::try_from(start).unwrap_or(u32::MAX);
+                steps.push(Step::Open { date: segment.date, first });
+            }
             let open = self.open.get_or_insert_with(|| OpenFiles {
                 day: segment.day,
                 date: segment.date,
@@ -466,20 +480,22 @@ impl PartitionBuffer {
             } else if held == 0 {
                 1 // one ledger larger than max_file_bytes: a file of its own
             } else {
-                cut.extend(self.cut(CutReason::MaxBytes));
+                steps.extend(self.cut(CutReason::MaxBytes).map(Step::Cut));
                 continue;
             };
             let last = start + count - 1;
-            for (input, file) in inputs.iter().zip(open.files.iter_mut()) {
-                file.append(input, start, last);
+            for (index, (input, file)) in inputs.iter().zip(open.files.iter_mut()).enumerate() {
+                if let Some((rows, bytes)) = file.append(input, start, last) {
+                    steps.push(Step::Append { index, rows, bytes });
+                }
             }
             open.next = last + 1;
             start = last + 1;
             if open.ledgers() >= max_ledgers {
-                cut.extend(self.cut(CutReason::MaxLedgers));
+                steps.extend(self.cut(CutReason::MaxLedgers).map(Step::Cut));
             } else if count < available || open.files.iter().any(|file| file.bytes >= max_bytes) {
                 // The next ledger cannot fit: cut now rather than on the next push.
-                cut.extend(self.cut(CutReason::MaxBytes));
+                steps.extend(self.cut(CutReason::MaxBytes).map(Step::Cut));
             }
         }
     }
@@ -492,31 +508,13 @@ impl PartitionBuffer {
             .tables
             .iter()
             .zip(open.files)
-            .map(|((table, schema), file)| PendingFile {
+            .map(|((table, _), file)| CutFile {
                 key: FileKey { table: *table, date: open.date, range },
-                schema: schema.clone(),
-                batches: file.batches,
                 rows: file.rows,
                 arrow_bytes: file.bytes,
             })
             .collect();
         Some(FileSet { date: open.date, range, reason, files })
-    }
-
-    /// Copies partial slices whose parent buffers are more than twice their size, so a large
-    /// batch cut mostly into files that were handed out does not stay alive through its tail.
-    fn compact_open_files(&mut self) {
-        let Some(open) = self.open.as_mut() else { return };
-        for file in &mut open.files {
-            for index in std::mem::take(&mut file.partial_slices) {
-                let batch = &file.batches[index];
-                if batch.get_array_memory_size() as u64 > 2 * slice_bytes(batch)
-                    && let Some(compacted) = compact(batch)
-                {
-                    file.batches[index] = compacted;
-                }
-            }
-        }
     }
 }
 
@@ -535,18 +533,18 @@ impl fmt::Debug for PartitionBuffer {
 }
 
 impl OpenTableFile {
-    fn append(&mut self, input: &Input<'_>, first: u64, last: u64) {
+    /// Counts the rows of ledgers `first..=last` of `input` as given to this file, and returns
+    /// them (a slice of the batch) with their Arrow memory, `None` when there are none.
+    fn append(&mut self, input: &Input<'_>, first: u64, last: u64) -> Option<(RecordBatch, u64)> {
         let rows = input.columns.rows_of(first, last);
         if rows.is_empty() {
-            return;
+            return None;
         }
         let slice = input.batch.slice(rows.start, rows.len());
-        self.bytes += slice_bytes(&slice);
+        let bytes = slice_bytes(&slice);
+        self.bytes += bytes;
         self.rows += rows.len() as u64;
-        if rows.len() < input.batch.num_rows() {
-            self.partial_slices.push(self.batches.len());
-        }
-        self.batches.push(slice);
+        Some((slice, bytes))
     }
 }
 
@@ -561,18 +559,14 @@ fn slice_bytes(batch: &RecordBatch) -> u64 {
         .sum::<usize>() as u64
 }
 
-/// A copy of `batch` with buffers of its own size.
-fn compact(batch: &RecordBatch) -> Option<RecordBatch> {
-    let rows = u32::try_from(batch.num_rows()).ok()?;
-    take_record_batch(batch, &UInt32Array::from_iter_values(0..rows)).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::archive::test_support::{date, ledger_batch, micros_on, range, refs, rows_in_ledger};
+    use crate::archive::test_support::{
+        Collector, MemorySet, date, ledger_batch, micros_on, range, refs, rows_in_ledger,
+    };
 
     const SECOND: Duration = Duration::from_secs(1);
 
@@ -586,7 +580,7 @@ mod tests {
 
     /// `(first, last)` of each set, checking that every file of a set has the set's range and
     /// date and the rows of exactly those ledgers.
-    fn ranges(sets: &[FileSet]) -> Vec<(u32, u32)> {
+    fn ranges(sets: &[MemorySet]) -> Vec<(u32, u32)> {
         for set in sets {
             assert_eq!(set.files.len(), Table::LEDGER_TABLES.len());
             for file in &set.files {
@@ -605,7 +599,7 @@ mod tests {
 
     #[test]
     fn a_batch_across_midnight_is_cut_at_the_first_ledger_of_the_new_date() {
-        let mut buffer = PartitionBuffer::new(no_limits());
+        let mut buffer = Collector::new(no_limits());
         let now = Instant::now();
         // Ledgers 100..=109 close every 5 s up to 23:59:55 of day 0; 110..=119 on day 1.
         let batch = ledger_batch(100, 119, |s| micros_on(0, 86_400 - 50 + 5 * (i64::from(s) - 100)));
@@ -621,7 +615,7 @@ mod tests {
 
     #[test]
     fn the_date_change_may_fall_between_batches() {
-        let mut buffer = PartitionBuffer::new(no_limits());
+        let mut buffer = Collector::new(no_limits());
         let now = Instant::now();
         assert!(
             buffer
@@ -637,7 +631,7 @@ mod tests {
 
     #[test]
     fn ledger_count_cuts_inside_a_batch() {
-        let mut buffer = PartitionBuffer::new(policy(u64::MAX, 10, Duration::from_secs(3600)));
+        let mut buffer = Collector::new(policy(u64::MAX, 10, Duration::from_secs(3600)));
         let now = Instant::now();
         let cut = buffer.push(range(1, 25), &refs(&ledger_batch(1, 25, |_| micros_on(0, 0))), now).unwrap();
         assert_eq!(ranges(&cut), vec![(1, 10), (11, 20)]);
@@ -654,7 +648,7 @@ mod tests {
         let operations = LedgerColumns::read(Table::Operations, &batch[2].1).unwrap();
         let input = Input { table: Table::Operations, batch: &batch[2].1, columns: operations };
         let limit = input.bytes_of(1, 20);
-        let mut buffer = PartitionBuffer::new(policy(limit, u32::MAX, Duration::from_secs(3600)));
+        let mut buffer = Collector::new(policy(limit, u32::MAX, Duration::from_secs(3600)));
         let now = Instant::now();
         let cut = buffer.push(range(1, 60), &refs(&batch), now).unwrap();
         let ranges = ranges(&cut);
@@ -680,7 +674,7 @@ mod tests {
 
     #[test]
     fn a_ledger_larger_than_the_limit_gets_a_file_of_its_own() {
-        let mut buffer = PartitionBuffer::new(policy(1, u32::MAX, Duration::from_secs(3600)));
+        let mut buffer = Collector::new(policy(1, u32::MAX, Duration::from_secs(3600)));
         let now = Instant::now();
         let cut = buffer.push(range(1, 3), &refs(&ledger_batch(1, 3, |_| micros_on(0, 0))), now).unwrap();
         assert_eq!(ranges(&cut), vec![(1, 1), (2, 2), (3, 3)]);
@@ -688,7 +682,7 @@ mod tests {
 
     #[test]
     fn age_cuts_on_push_and_on_poll() {
-        let mut buffer = PartitionBuffer::new(policy(u64::MAX, u32::MAX, Duration::from_secs(60)));
+        let mut buffer = Collector::new(policy(u64::MAX, u32::MAX, Duration::from_secs(60)));
         let t0 = Instant::now();
         assert!(
             buffer.push(range(1, 2), &refs(&ledger_batch(1, 2, |_| micros_on(0, 0))), t0).unwrap().is_empty()
@@ -711,7 +705,7 @@ mod tests {
 
     #[test]
     fn tables_without_rows_still_get_files_for_the_range() {
-        let mut buffer = PartitionBuffer::new(no_limits());
+        let mut buffer = Collector::new(no_limits());
         // Ledgers 1..=4 have no contract events (only multiples of 5 do).
         buffer.push(range(1, 4), &refs(&ledger_batch(1, 4, |_| micros_on(0, 0))), Instant::now()).unwrap();
         let set = buffer.flush().unwrap();
@@ -725,7 +719,7 @@ mod tests {
 
     #[test]
     fn bad_batches_are_rejected_and_leave_the_buffer_unchanged() {
-        let mut buffer = PartitionBuffer::new(no_limits()).with_next_ledger(10);
+        let mut buffer = Collector::new(no_limits()).with_next_ledger(10);
         let now = Instant::now();
         let batch = ledger_batch(11, 12, |_| micros_on(0, 0));
         assert!(matches!(
@@ -756,7 +750,7 @@ mod tests {
 
     #[test]
     fn ledgers_without_rows_follow_the_ledger_before_them() {
-        let mut buffer = PartitionBuffer::new(no_limits());
+        let mut buffer = Collector::new(no_limits());
         let now = Instant::now();
         // Only contract events: rows at ledgers 5 (day 0) and 10 (day 1); 6..=9 have none.
         let batch = ledger_batch(1, 12, |s| if s <= 7 { micros_on(0, 0) } else { micros_on(1, 0) });
@@ -774,21 +768,6 @@ mod tests {
         assert!(error.to_string().contains("close date is unknown"), "{error}");
     }
 
-    #[test]
-    fn slices_of_a_large_batch_are_compacted_when_kept() {
-        let batch = ledger_batch(1, 1000, |_| micros_on(0, 0));
-        let mut buffer = PartitionBuffer::new(policy(u64::MAX, 990, Duration::from_secs(3600)));
-        let cut = buffer.push(range(1, 1000), &refs(&batch), Instant::now()).unwrap();
-        assert_eq!(ranges(&cut), vec![(1, 990)]);
-        let open = buffer.open.as_ref().unwrap();
-        for file in &open.files {
-            for kept in &file.batches {
-                assert!(kept.get_array_memory_size() as u64 <= 2 * slice_bytes(kept).max(1024), "compacted");
-            }
-        }
-        assert_eq!(ranges(&[buffer.flush().unwrap()]), vec![(991, 1000)]);
-    }
-
     proptest! {
         /// Whatever the batches and limits, the sets cover the pushed ledgers exactly once, in
         /// order, one date each, within the ledger limit, every table with the same range.
@@ -799,7 +778,7 @@ mod tests {
             max_bytes in 200u64..20_000,
             seconds_per_ledger in 1i64..20_000,
         ) {
-            let mut buffer = PartitionBuffer::new(policy(max_bytes, max_ledgers, Duration::from_secs(3600)));
+            let mut buffer = Collector::new(policy(max_bytes, max_ledgers, Duration::from_secs(3600)));
             let now = Instant::now();
             let close = |s: u32| micros_on(0, i64::from(s) * seconds_per_ledger);
             let mut sets = Vec::new();

@@ -2,12 +2,12 @@
 //! location (`archive.url`: `s3://`, `gs://`, `file://`), behind one set of protocol steps
 //! (design §3). The steps and names are the same on both; only the calls differ:
 //!
-//! | step    | local root (`commit.rs`)             | object store (`object.rs`)           |
-//! |---------|--------------------------------------|--------------------------------------|
-//! | stage   | write + fsync file and directory     | encode in memory, `put` staging key  |
-//! | publish | rename + fsync both directories      | `copy` to the final key, `delete`    |
-//! | recover | list `_staging/`, roll forward, trim | the same with `list` and `delete`    |
-//! | scan    | read `<table>/date=*/` directories   | `list` `<table>/`                    |
+//! | step    | local root (`commit.rs`)                         | object store (`object.rs`)           |
+//! |---------|--------------------------------------------------|--------------------------------------|
+//! | stage   | encode to a `.partial` file, fsync, rename, fsync | encode in memory, `put` staging key |
+//! | publish | rename + fsync both directories                  | `copy` to the final key, `delete`    |
+//! | recover | list `_staging/`, roll forward, trim             | the same with `list` and `delete`    |
+//! | scan    | read `<table>/date=*/` directories               | `list` `<table>/`                    |
 //!
 //! The object-store steps block the calling thread on their requests: call every method from
 //! a blocking thread (`spawn_blocking`) or a plain thread, as the local root's fsyncs need.
@@ -16,16 +16,26 @@ use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
+use chrono::NaiveDate;
 use tokio::runtime::Handle;
 
 use super::ArchiveError;
 use super::commit::{PublishOutcome, RecoveryReport, publish_path, recover};
 use super::durable::{create_dir_all_durable, sync_dir};
-use super::layout::{DEAD_LETTER_DIR, FileKey, published_path, staging_path, staging_relative_path};
+use super::layout::{
+    DEAD_LETTER_DIR, FileKey, SEQUENCE_DIGITS, published_path, staging_path, staging_relative_path,
+};
 use super::object::ObjectArchive;
 use super::verify::{ArchivedFile, scan};
+use super::writer::{FileEncoder, FileStats, WriterOptions};
+use crate::range::LedgerRange;
 use crate::storage::ObjectLocation;
+use crate::tables::Table;
 
 /// The storage below an archive: a local root or an object-storage location.
 #[derive(Debug, Clone)]
@@ -99,27 +109,48 @@ impl ArchiveStore {
         }
     }
 
-    /// Step 1 for rows already checked against `key`: the file under `_staging/`, durable.
-    pub(crate) fn stage(
+    /// Opens a file of `table` on `date` from ledger `first` for step 1: rows are encoded as
+    /// they are written to it, and [`StagingFile::stage`] makes it durable under its name once
+    /// its last ledger is known. Local: a `.partial` file beside the staging name (recovery
+    /// deletes it, as any file under `_staging/` no commit names); object store: in memory.
+    pub(crate) fn create(
         &self,
-        key: &FileKey,
-        schema: &arrow::datatypes::SchemaRef,
-        batches: &[arrow::record_batch::RecordBatch],
-        options: &super::WriterOptions,
-    ) -> Result<super::writer::FileStats, ArchiveError> {
-        match &self.0 {
+        table: Table,
+        schema: &SchemaRef,
+        date: NaiveDate,
+        first: u32,
+        options: &WriterOptions,
+    ) -> Result<StagingFile, ArchiveError> {
+        // A token per file keeps two writers of the same range (a worker restarted while its
+        // predecessor's thread still runs) off each other's partial file.
+        static TOKEN: AtomicU64 = AtomicU64::new(0);
+        let token = TOKEN.fetch_add(1, Ordering::Relaxed);
+        let partial = |dir: &str| {
+            format!(
+                "{dir}/{}-{first:0width$}.{}-{token}.partial",
+                table.name(),
+                std::process::id(),
+                width = SEQUENCE_DIGITS
+            )
+        };
+        let partition = FileKey::new(table, date, LedgerRange::single(first))?.partition_dir();
+        Ok(StagingFile(match &self.0 {
             Backend::Local(root) => {
-                let path = staging_path(root, key);
-                let dir = path.parent().unwrap_or(Path::new("."));
-                create_dir_all_durable(dir)?;
-                let stats = super::writer::write_file(&path, key, schema, batches, options)?;
-                // The file's bytes are synced by write_file; its name is durable once the
-                // directory is.
-                sync_dir(dir)?;
-                Ok(stats)
+                let dir = root.join(super::STAGING_DIR).join(&partition);
+                create_dir_all_durable(&dir)?;
+                let path = PathBuf::from(partial(&dir.to_string_lossy()));
+                let file = File::create(&path).map_err(ArchiveError::io("create", &path))?;
+                let partial = RemoveOnDrop(Some(path.clone()));
+                let encoder = FileEncoder::new(file, path, table, schema, date, first, options)?;
+                Staging::Local { encoder, partial, root: root.clone() }
             }
-            Backend::Object(object) => object.stage(key, schema, batches, options),
-        }
+            Backend::Object(object) => {
+                let name =
+                    object.location().display(&partial(&format!("{}/{partition}", super::STAGING_DIR)));
+                let encoder = FileEncoder::new(Vec::new(), name.into(), table, schema, date, first, options)?;
+                Staging::Object { encoder, object: object.clone() }
+            }
+        }))
     }
 
     /// Step 3 for `relative_path`; call only after the checkpoint committed it.
@@ -199,6 +230,84 @@ impl ArchiveStore {
                 sync_dir(&dir)
             }
             Backend::Object(object) => object.write_dead_letters(files),
+        }
+    }
+}
+
+/// One file of step 1 being written: see [`ArchiveStore::create`].
+pub struct StagingFile(Staging);
+
+enum Staging {
+    Local { encoder: FileEncoder<File>, partial: RemoveOnDrop, root: PathBuf },
+    Object { encoder: FileEncoder<Vec<u8>>, object: ObjectArchive },
+}
+
+/// A partial file, removed (best effort) when its writer is dropped before it was staged: a
+/// failed write, a rewind, a shutdown. Whatever a crash leaves, recovery deletes.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// The file was renamed into its staging name: nothing to remove.
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl StagingFile {
+    /// Checks `batch` against the file and encodes it (see [`FileEncoder`]). On error the
+    /// file is unusable: drop it (recovery deletes what it left).
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
+        match &mut self.0 {
+            Staging::Local { encoder, .. } => encoder.write(batch),
+            Staging::Object { encoder, .. } => encoder.write(batch),
+        }
+    }
+
+    /// Closes the file as `key` and makes it durable under `_staging/` (local: fsync, rename
+    /// to the staging name, fsync the directory; object store: one put of the staging key).
+    pub(crate) fn stage(self, key: &FileKey) -> Result<FileStats, ArchiveError> {
+        match self.0 {
+            Staging::Local { encoder, partial, root } => {
+                let (file, rows) = encoder.finish(key)?;
+                file.sync_all().map_err(ArchiveError::io("fsync", partial.path()))?;
+                let bytes = file.metadata().map_err(ArchiveError::io("stat", partial.path()))?.len();
+                drop(file);
+                let path = staging_path(&root, key);
+                std::fs::rename(partial.path(), &path).map_err(ArchiveError::io("rename", partial.path()))?;
+                partial.keep();
+                // The bytes are synced; the name is durable once the directory is.
+                sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+                Ok(FileStats { rows, bytes })
+            }
+            Staging::Object { encoder, object } => {
+                let (encoded, rows) = encoder.finish(key)?;
+                let bytes = encoded.len() as u64;
+                object.put_staged(key, encoded)?;
+                Ok(FileStats { rows, bytes })
+            }
+        }
+    }
+}
+
+impl fmt::Debug for StagingFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Staging::Local { partial, .. } => f.debug_tuple("StagingFile").field(&partial.path()).finish(),
+            Staging::Object { object, .. } => {
+                f.debug_tuple("StagingFile").field(&object.location().url().as_str()).finish()
+            }
         }
     }
 }

@@ -8,7 +8,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 
-use crate::archive::{Archive, FileSet, PartitionBuffer, RotationPolicy, STAGING_DIR};
+use crate::archive::{
+    Archive, ArchiveError, CutReason, FileKey, PartitionBuffer, RotationPolicy, STAGING_DIR, StagedFile, Step,
+};
 use crate::range::LedgerRange;
 use crate::storage::ObjectLocation;
 use crate::tables::Table;
@@ -87,15 +89,127 @@ pub(crate) fn refs(tables: &[(Table, RecordBatch)]) -> Vec<(Table, &RecordBatch)
     tables.iter().map(|(table, batch)| (*table, batch)).collect()
 }
 
+/// One table's file of a cut set with the rows the buffer's steps gave it.
+#[derive(Debug)]
+pub(crate) struct MemoryFile {
+    pub key: FileKey,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: u64,
+    pub arrow_bytes: u64,
+}
+
+/// A cut set with its rows: what [`Collector`] makes of the steps of a [`PartitionBuffer`].
+#[derive(Debug)]
+pub(crate) struct MemorySet {
+    pub date: NaiveDate,
+    pub range: LedgerRange,
+    pub reason: CutReason,
+    pub files: Vec<MemoryFile>,
+}
+
+impl MemorySet {
+    pub(crate) fn relative_paths(&self) -> Vec<String> {
+        self.files.iter().map(|file| file.key.relative_path()).collect()
+    }
+}
+
+/// A [`PartitionBuffer`] whose steps are kept in memory: each file's rows as slices, handed
+/// out with the cut sets (the archive's sink encodes them instead).
+pub(crate) struct Collector {
+    pub buffer: PartitionBuffer,
+    open: Vec<Vec<RecordBatch>>,
+}
+
+impl Collector {
+    pub(crate) fn new(policy: RotationPolicy) -> Self {
+        Collector { buffer: PartitionBuffer::new(policy), open: Vec::new() }
+    }
+
+    pub(crate) fn with_next_ledger(mut self, ledger: u32) -> Self {
+        self.buffer = self.buffer.with_next_ledger(ledger);
+        self
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        range: LedgerRange,
+        tables: &[(Table, &RecordBatch)],
+        now: std::time::Instant,
+    ) -> Result<Vec<MemorySet>, ArchiveError> {
+        let mut sets = Vec::new();
+        for step in self.buffer.push(range, tables, now)? {
+            match step {
+                Step::Open { .. } => {
+                    assert!(self.open.is_empty(), "a set opens after the previous one was cut");
+                    self.open = self.buffer.tables().iter().map(|_| Vec::new()).collect();
+                }
+                Step::Append { index, rows, .. } => self.open[index].push(rows),
+                Step::Cut(set) => sets.push(self.keep(set)),
+            }
+        }
+        Ok(sets)
+    }
+
+    pub(crate) fn poll(&mut self, now: std::time::Instant) -> Option<MemorySet> {
+        self.buffer.poll(now).map(|set| self.keep(set))
+    }
+
+    pub(crate) fn flush(&mut self) -> Option<MemorySet> {
+        self.buffer.flush().map(|set| self.keep(set))
+    }
+
+    fn keep(&mut self, set: crate::archive::FileSet) -> MemorySet {
+        let open = std::mem::take(&mut self.open);
+        assert_eq!(open.len(), set.files.len(), "one file per table");
+        let files = set
+            .files
+            .iter()
+            .zip(open)
+            .zip(self.buffer.tables())
+            .map(|((cut, batches), (_, schema))| {
+                assert_eq!(batches.iter().map(|b| b.num_rows() as u64).sum::<u64>(), cut.rows);
+                MemoryFile {
+                    key: cut.key,
+                    schema: schema.clone(),
+                    batches,
+                    rows: cut.rows,
+                    arrow_bytes: cut.arrow_bytes,
+                }
+            })
+            .collect();
+        MemorySet { date: set.date, range: set.range, reason: set.reason, files }
+    }
+}
+
+impl std::ops::Deref for Collector {
+    type Target = PartitionBuffer;
+    fn deref(&self) -> &PartitionBuffer {
+        &self.buffer
+    }
+}
+
 /// The cut set of ledgers `first..=last`, all closing on day `day`.
-pub(crate) fn set_of(first: u32, last: u32, day: i64) -> FileSet {
+pub(crate) fn set_of(first: u32, last: u32, day: i64) -> MemorySet {
     let policy =
         RotationPolicy { max_file_bytes: u64::MAX, max_ledgers_per_file: u32::MAX, ..Default::default() };
-    let mut buffer = PartitionBuffer::new(policy);
+    let mut buffer = Collector::new(policy);
     let batch = ledger_batch(first, last, |s| micros_on(day, i64::from(s)));
     let cut = buffer.push(range(first, last), &refs(&batch), std::time::Instant::now()).expect("push");
     assert!(cut.is_empty());
     buffer.flush().expect("a set")
+}
+
+impl MemoryFile {
+    /// Step 1 for this file, encoded whole ([`Archive::stage_batches`]).
+    pub(crate) fn stage(&self, archive: &Archive) -> Result<StagedFile, ArchiveError> {
+        archive.stage_batches(&self.key, &self.schema, &self.batches)
+    }
+}
+
+/// Step 1 for every file of `set`.
+pub(crate) fn stage_set(archive: &Archive, set: &MemorySet) -> Result<Vec<StagedFile>, ArchiveError> {
+    set.files.iter().map(|file| file.stage(archive)).collect()
 }
 
 /// An archive on a real object store for tests, with what keeps it alive.

@@ -1,17 +1,19 @@
 //! Parquet encoding of one archive file.
 //!
-//! A file holds one table's rows for one UTC date and one inclusive ledger range. Before
-//! encoding, every row is checked against the file's key (ledger inside the range, close date
-//! equal to the partition date), so a file name never lies about its contents. The file is
-//! encoded with `ArrowWriter` (column statistics on, row groups of at most
-//! `max_row_group_rows`), then fsynced; key-value metadata records the table, date and range
+//! A file holds one table's rows for one UTC date and one inclusive ledger range. It is
+//! encoded as its rows arrive ([`FileEncoder`]), so a file is never held as Arrow batches and
+//! encoding overlaps conversion. Before encoding, every row is checked against the file
+//! (ledger from the first on and in order, close date equal to the partition date), and at
+//! the end against the last ledger, so a file name never lies about its contents. Files are
+//! written with `ArrowWriter` (column statistics on, row groups of at most
+//! `max_row_group_rows`); key-value metadata records the table, date and range
 //! ([`META_TABLE`], [`META_DATE`], [`META_FIRST_LEDGER`], [`META_LAST_LEDGER`]) so a file
 //! describes itself even when renamed.
 //!
 //! Encoding is CPU work (design §8): callers run it on a blocking thread or a small pool.
 
-use std::fs::File;
-use std::path::Path;
+use std::io::Write;
+use std::path::PathBuf;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -21,9 +23,12 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 
-use super::columns::{LedgerColumns, day_of_date};
+use chrono::NaiveDate;
+
+use super::columns::{Day, LedgerColumns, day_of_date};
 use super::layout::{FileKey, format_date};
 use super::{ArchiveError, Compression};
+use crate::tables::Table;
 
 /// Key-value metadata key: the table name.
 pub const META_TABLE: &str = "ledgerflow.table";
@@ -54,8 +59,14 @@ impl Default for WriterOptions {
 }
 
 impl WriterOptions {
-    /// Parquet writer properties for the file `key`.
-    pub fn properties(&self, key: &FileKey) -> Result<WriterProperties, ArchiveError> {
+    /// Parquet writer properties for a file of `table` on `date` from ledger `first` (the
+    /// last ledger's metadata is added when the file is finished).
+    pub fn properties(
+        &self,
+        table: Table,
+        date: NaiveDate,
+        first: u32,
+    ) -> Result<WriterProperties, ArchiveError> {
         if self.max_row_group_rows == 0 {
             return Err(ArchiveError::InvalidConfig {
                 key: "archive.max_row_group_rows",
@@ -64,10 +75,9 @@ impl WriterOptions {
             });
         }
         let metadata = [
-            (META_TABLE, key.table.name().to_string()),
-            (META_DATE, format_date(key.date)),
-            (META_FIRST_LEDGER, key.first().to_string()),
-            (META_LAST_LEDGER, key.last().to_string()),
+            (META_TABLE, table.name().to_string()),
+            (META_DATE, format_date(date)),
+            (META_FIRST_LEDGER, first.to_string()),
             (META_WRITER, concat!("ledgerflow ", env!("CARGO_PKG_VERSION")).to_string()),
         ]
         .into_iter()
@@ -85,7 +95,7 @@ impl WriterOptions {
             .set_writer_version(WriterVersion::PARQUET_2_0)
             .set_encoding(Encoding::PLAIN)
             .set_key_value_metadata(Some(metadata));
-        for (path, is_bytes) in unique_valued_columns(&key.table.schema()) {
+        for (path, is_bytes) in unique_valued_columns(&table.schema()) {
             builder = builder.set_column_dictionary_enabled(path.clone(), false);
             if is_bytes {
                 // Min/max of hashes, JSON or XDR prune nothing and cost a comparison per value;
@@ -149,92 +159,125 @@ pub(crate) struct FileStats {
     pub bytes: u64,
 }
 
-/// Checks that every row of `batches` belongs to `key`: ledger in `first..=last`, close date
-/// equal to `key.date`, rows ordered by ledger. Returns the number of rows.
-pub(crate) fn check_rows(key: &FileKey, batches: &[RecordBatch]) -> Result<u64, ArchiveError> {
-    let day = day_of_date(key.date);
-    let mut rows = 0u64;
-    let mut previous: Option<u32> = None;
-    for batch in batches {
-        let columns = LedgerColumns::read(key.table, batch)?;
+/// One archive file being encoded, fed as its rows arrive ([`FileEncoder::write`]) and
+/// closed once its last ledger is known ([`FileEncoder::finish`]). Every row is checked
+/// against the file before it is encoded: its table's rows, ledgers from `first` on and in
+/// order, closed on the partition date. The key-value metadata names the last ledger when the
+/// file is finished.
+pub(crate) struct FileEncoder<W: Write + Send> {
+    writer: ArrowWriter<W>,
+    table: Table,
+    date: NaiveDate,
+    day: Day,
+    first: u32,
+    /// Last ledger of the rows written so far.
+    last_written: Option<u32>,
+    rows: u64,
+    /// Labels errors: the file's path, or the object's URL.
+    name: PathBuf,
+}
+
+impl<W: Write + Send> FileEncoder<W> {
+    /// A file of `table` (rows of `schema`) on `date` starting at ledger `first`, encoded into
+    /// `sink`. `name` labels errors.
+    pub(crate) fn new(
+        sink: W,
+        name: PathBuf,
+        table: Table,
+        schema: &SchemaRef,
+        date: NaiveDate,
+        first: u32,
+        options: &WriterOptions,
+    ) -> Result<Self, ArchiveError> {
+        let properties = options.properties(table, date, first)?;
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(properties))
+            .map_err(|e| ArchiveError::from_parquet(&name, e))?;
+        Ok(FileEncoder {
+            writer,
+            table,
+            date,
+            day: day_of_date(date),
+            first,
+            last_written: None,
+            rows: 0,
+            name,
+        })
+    }
+
+    /// Checks `batch` against the file (see the type's docs) and encodes it. On error the
+    /// file is unusable: drop it.
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
+        let columns = LedgerColumns::read(self.table, batch)?;
         for run in &columns.runs {
-            let reason = if !key.range.contains(run.sequence) {
-                format!("ledger {} is outside the file's range {}", run.sequence, key.range)
-            } else if run.day != day {
-                format!("ledger {} did not close on {}", run.sequence, format_date(key.date))
-            } else if previous.is_some_and(|p| p > run.sequence) {
-                format!("rows are not ordered by ledger: {} after {}", run.sequence, previous.unwrap_or(0))
+            let reason = if run.sequence < self.first {
+                format!("ledger {} is before the file's first ledger {}", run.sequence, self.first)
+            } else if run.day != self.day {
+                format!("ledger {} did not close on {}", run.sequence, format_date(self.date))
+            } else if let Some(previous) = self.last_written.filter(|&previous| previous > run.sequence) {
+                format!("rows are not ordered by ledger: {} after {previous}", run.sequence)
             } else {
-                previous = Some(run.sequence);
+                self.last_written = Some(run.sequence);
                 continue;
             };
-            return Err(ArchiveError::InvalidBatch { table: key.table, reason });
+            return Err(ArchiveError::InvalidBatch { table: self.table, reason });
         }
-        rows += batch.num_rows() as u64;
+        self.writer.write(batch).map_err(|e| ArchiveError::from_parquet(&self.name, e))?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
     }
-    Ok(rows)
-}
 
-/// Encodes `batches` (all of `schema`) into a new file at `path`, replacing any file there, and
-/// fsyncs it. The directory entry is not synced here: the caller syncs the directory once.
-pub(crate) fn write_file(
-    path: &Path,
-    key: &FileKey,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    options: &WriterOptions,
-) -> Result<FileStats, ArchiveError> {
-    let properties = options.properties(key)?;
-    let file = File::create(path).map_err(ArchiveError::io("create", path))?;
-    let (file, rows) = encode_into(file, path, schema, batches, properties)?;
-    file.sync_all().map_err(ArchiveError::io("fsync", path))?;
-    let bytes = file.metadata().map_err(ArchiveError::io("stat", path))?.len();
-    Ok(FileStats { rows, bytes })
-}
-
-/// Encodes `batches` (all of `schema`) into memory, for an object store's single `put`. The
-/// buffer is bounded: a file holds at most `archive.max_file_bytes` of Arrow memory, and its
-/// encoded form is smaller. `name` only labels errors (the object's URL).
-pub(crate) fn encode(
-    name: &str,
-    key: &FileKey,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    options: &WriterOptions,
-) -> Result<(Vec<u8>, FileStats), ArchiveError> {
-    let properties = options.properties(key)?;
-    let (buffer, rows) = encode_into(Vec::new(), Path::new(name), schema, batches, properties)?;
-    let bytes = buffer.len() as u64;
-    Ok((buffer, FileStats { rows, bytes }))
-}
-
-/// The one Parquet encoder of the archive: `batches` into `sink` with the file's properties;
-/// returns the sink and the rows written.
-fn encode_into<W: std::io::Write + Send>(
-    sink: W,
-    path: &Path,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    properties: WriterProperties,
-) -> Result<(W, u64), ArchiveError> {
-    let mut writer = ArrowWriter::try_new(sink, schema.clone(), Some(properties))
-        .map_err(|e| ArchiveError::from_parquet(path, e))?;
-    let mut rows = 0u64;
-    for batch in batches {
-        writer.write(batch).map_err(|e| ArchiveError::from_parquet(path, e))?;
-        rows += batch.num_rows() as u64;
+    /// Closes the file as `key` (this file's table, date and first ledger; a last ledger at or
+    /// after every row written) and returns the sink and the rows written.
+    pub(crate) fn finish(mut self, key: &FileKey) -> Result<(W, u64), ArchiveError> {
+        let reason = if (key.table, key.date, key.first()) != (self.table, self.date, self.first) {
+            Some(format!(
+                "the file was opened as {} from ledger {} on {}",
+                self.table,
+                self.first,
+                format_date(self.date)
+            ))
+        } else {
+            self.last_written
+                .filter(|&last| last > key.last())
+                .map(|last| format!("ledger {last} is outside the file's range {}", key.range))
+        };
+        if let Some(reason) = reason {
+            return Err(ArchiveError::InvalidBatch { table: self.table, reason: format!("{key}: {reason}") });
+        }
+        self.writer
+            .append_key_value_metadata(KeyValue::new(META_LAST_LEDGER.to_string(), key.last().to_string()));
+        let sink = self.writer.into_inner().map_err(|e| ArchiveError::from_parquet(&self.name, e))?;
+        Ok((sink, self.rows))
     }
-    let sink = writer.into_inner().map_err(|e| ArchiveError::from_parquet(path, e))?;
-    Ok((sink, rows))
 }
 
 #[cfg(test)]
 mod tests {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+    use std::fs::File;
+    use std::path::Path;
+
     use super::*;
     use crate::archive::test_support::{batch_of, date, micros_on, range};
-    use crate::tables::Table;
+
+    /// `batches` encoded as the file `key` at `path`.
+    fn write_file(
+        path: &Path,
+        key: &FileKey,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        options: &WriterOptions,
+    ) -> Result<FileStats, ArchiveError> {
+        let file = File::create(path).unwrap();
+        let mut encoder =
+            FileEncoder::new(file, path.into(), key.table, schema, key.date, key.first(), options)?;
+        for batch in batches {
+            encoder.write(batch)?;
+        }
+        let (file, rows) = encoder.finish(key)?;
+        Ok(FileStats { rows, bytes: file.metadata().unwrap().len() })
+    }
 
     #[test]
     fn writes_rows_metadata_and_row_groups() {
@@ -246,7 +289,6 @@ mod tests {
             &[(10, micros_on(0, 1)), (11, micros_on(0, 2)), (12, micros_on(0, 3))],
         );
         let options = WriterOptions { compression: Compression::Gzip(9), max_row_group_rows: 2 };
-        assert_eq!(check_rows(&key, std::slice::from_ref(&batch)).unwrap(), 3);
         let stats = write_file(&path, &key, &batch.schema(), std::slice::from_ref(&batch), &options).unwrap();
         assert_eq!(stats.rows, 3);
         assert_eq!(stats.bytes, std::fs::metadata(&path).unwrap().len());
@@ -300,8 +342,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for table in [Table::ContractEvents, Table::Transactions] {
             let path = dir.path().join(format!("{table}.parquet"));
-            let key = FileKey::new(table, date(0), range(10, 10)).unwrap();
             let batch = tables.get(table).unwrap().clone();
+            let runs = LedgerColumns::read(table, &batch).unwrap().runs;
+            let (first, last) = (runs[0], runs[runs.len() - 1]);
+            let day = crate::archive::columns::date_of_day(table, first.day).unwrap();
+            let key = FileKey::new(table, day, range(first.sequence, last.sequence)).unwrap();
             assert!(batch.num_rows() > 10, "{table}: the generator makes rows");
             write_file(&path, &key, &batch.schema(), &[batch], &WriterOptions::default()).unwrap();
             let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
@@ -347,17 +392,29 @@ mod tests {
     }
 
     #[test]
-    fn rows_outside_the_key_are_rejected() {
+    fn rows_outside_the_file_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
         let key = FileKey::new(Table::Ledgers, date(0), range(10, 11)).unwrap();
-        let outside = batch_of(Table::Ledgers, &[(12, micros_on(0, 1))]);
-        assert!(check_rows(&key, &[outside]).unwrap_err().to_string().contains("outside the file's range"));
-        let wrong_day = batch_of(Table::Ledgers, &[(10, micros_on(1, 1))]);
+        let options = WriterOptions::default();
+        let schema = crate::archive::test_support::schema_of(Table::Ledgers);
+        let write = |batches: &[RecordBatch]| {
+            write_file(&path, &key, &schema, batches, &options).unwrap_err().to_string()
+        };
+        let after = batch_of(Table::Ledgers, &[(12, micros_on(0, 1))]);
         assert!(
-            check_rows(&key, &[wrong_day]).unwrap_err().to_string().contains("did not close on 1970-01-01")
+            write(&[after]).contains("ledger 12 is outside the file's range 10-11"),
+            "checked at the end"
         );
+        let before = batch_of(Table::Ledgers, &[(9, micros_on(0, 1))]);
+        assert!(write(&[before]).contains("ledger 9 is before the file's first ledger 10"));
+        let wrong_day = batch_of(Table::Ledgers, &[(10, micros_on(1, 1))]);
+        assert!(write(&[wrong_day]).contains("ledger 10 did not close on 1970-01-01"));
         let a = batch_of(Table::Ledgers, &[(11, micros_on(0, 1))]);
         let b = batch_of(Table::Ledgers, &[(10, micros_on(0, 1))]);
-        assert!(check_rows(&key, &[a, b]).unwrap_err().to_string().contains("not ordered"));
+        assert!(write(&[a, b]).contains("not ordered by ledger: 10 after 11"));
+        let fine = batch_of(Table::Ledgers, &[(10, micros_on(0, 1)), (11, micros_on(0, 2))]);
+        assert_eq!(write_file(&path, &key, &schema, &[fine], &options).unwrap().rows, 2);
     }
 
     #[test]
@@ -376,6 +433,9 @@ mod tests {
     fn zero_row_group_rows_is_a_config_error_not_a_panic() {
         let key = FileKey::new(Table::Ledgers, date(0), range(1, 1)).unwrap();
         let options = WriterOptions { max_row_group_rows: 0, ..WriterOptions::default() };
-        assert!(matches!(options.properties(&key), Err(ArchiveError::InvalidConfig { .. })));
+        assert!(matches!(
+            options.properties(key.table, key.date, key.first()),
+            Err(ArchiveError::InvalidConfig { .. })
+        ));
     }
 }
