@@ -118,7 +118,7 @@ impl ArchiveSink {
     }
 
     /// Encodes `appends` (rows for the open file `index`, with their Arrow memory) into the
-    /// open files, one file per thread on up to one thread per core, largest first: a
+    /// open files, files in parallel on up to one thread per core, largest first: a
     /// batch's tables encode in parallel, so the archive keeps up with the converters and a
     /// core that has nothing to convert encodes (design §8).
     fn write(&mut self, appends: Vec<(usize, RecordBatch, u64)>) -> Result<(), ArchiveError> {
@@ -157,50 +157,25 @@ impl ArchiveSink {
     }
 }
 
-/// Runs `job` on every input on up to one thread per core, largest `weight` first, and
-/// returns the results in input order; the first error in input order fails them all (the
-/// inputs not reached after an error are not run).
+/// Runs `job` on every input on rayon's pool (one thread per core, kept for the process, so
+/// encoders keep their allocator caches), largest `weight` first so the cores finish
+/// together, and returns the results in input order; an error fails them all.
 fn in_parallel<T: Send, R: Send>(
     inputs: Vec<(u64, T)>,
-    job: impl Fn(T) -> Result<R, ArchiveError> + Sync,
+    job: impl Fn(T) -> Result<R, ArchiveError> + Sync + Send,
 ) -> Result<Vec<R>, ArchiveError> {
-    let count = inputs.len();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(count);
-    if threads <= 1 {
-        return inputs.into_iter().map(|(_, input)| job(input)).collect();
-    }
+    use rayon::prelude::*;
     let mut queue: Vec<(usize, u64, T)> =
         inputs.into_iter().enumerate().map(|(index, (weight, input))| (index, weight, input)).collect();
-    // Popped from the end: the largest last.
-    queue.sort_by_key(|(_, weight, _)| *weight);
-    let queue = std::sync::Mutex::new(queue);
-    let next = || queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-    let mut results: Vec<(usize, Result<R, ArchiveError>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    // Each thread takes the next input until none is left, or until one of
-                    // its jobs fails.
-                    while let Some((index, _, input)) = next() {
-                        let result = job(input);
-                        let failed = result.is_err();
-                        done.push((index, result));
-                        if failed {
-                            break;
-                        }
-                    }
-                    done
-                })
-            })
-            .collect();
-        // A panic in an encoder is a bug: it goes on up, as it would on one thread.
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    });
+    queue.sort_by_key(|(_, weight, _)| std::cmp::Reverse(*weight));
+    // One input per task: a thread that is done takes the next one.
+    let mut results: Vec<(usize, R)> = queue
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|(index, _, input)| job(input).map(|result| (index, result)))
+        .collect::<Result<_, _>>()?;
     results.sort_by_key(|(index, _)| *index);
-    let results = results.into_iter().map(|(_, result)| result).collect::<Result<Vec<_>, _>>()?;
-    assert_eq!(results.len(), count, "every job runs when none failed");
-    Ok(results)
+    Ok(results.into_iter().map(|(_, result)| result).collect())
 }
 
 impl fmt::Debug for ArchiveSink {
