@@ -171,13 +171,14 @@ pub struct ArchiveConfig {
     pub compression: Compression,
     /// Rows per Parquet row group, at most.
     pub max_row_group_rows: usize,
-    /// Cut a file before a table's buffered rows exceed this many bytes of Arrow memory (the
-    /// encoded file is smaller). Also bounds the memory held per table while buffering.
+    /// Cut a file before a table's rows in it exceed this many bytes of Arrow memory (the
+    /// encoded file is smaller). Rows are encoded as they arrive, so this bounds memory only on
+    /// an object store, which holds each open file's encoded bytes until its put.
     pub max_file_bytes: u64,
     /// Cut a file once it holds this many ledgers.
     pub max_ledgers_per_file: u32,
-    /// Cut a file this many seconds after its first ledger was buffered, so a slow live tail
-    /// still publishes (and commits) regularly.
+    /// Cut a file this many seconds after its first ledger arrived, so a slow live tail still
+    /// publishes (and commits) regularly.
     pub max_file_age_secs: u64,
 }
 
