@@ -234,8 +234,8 @@ impl Actor for ArchiveActor {
     }
 }
 
-/// Brings the archive to exactly the checkpoint (design §3 recovery) and starts buffering
-/// after it.
+/// Brings the archive to exactly the checkpoint (design §3 recovery) and opens a new sink
+/// that starts after it.
 async fn reset(state: &mut ArchiveState, epoch: Epoch) -> Result<(), ActorProcessingErr> {
     // The open files go first: recovery deletes what they wrote.
     state.sink = None;
