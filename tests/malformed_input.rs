@@ -142,6 +142,45 @@ fn oversized_objects_are_refused_before_allocation() {
 }
 
 #[test]
+fn store_objects_decompress_as_one_frame_several_frames_or_frames_without_a_size() {
+    use stellar_xdr::WriteXdr;
+    let config = ledgerflow::generator::GeneratorConfig { ledger_count: Some(3), ..Default::default() };
+    let metas: Vec<_> =
+        ledgerflow::generator::SyntheticLedgers::new(config).unwrap().map(|l| l.meta).collect();
+    let first = ledgerflow::ledger::ledger_sequence(&metas[0]);
+    let batch = stellar_xdr::LedgerCloseMetaBatch {
+        start_sequence: first,
+        end_sequence: first + 2,
+        ledger_close_metas: metas.try_into().unwrap(),
+    };
+    let raw = batch.to_xdr(stellar_xdr::Limits::none()).unwrap();
+    let read = |object: Vec<u8>| {
+        read_object("o.xdr.zst", object, Some(Framing::DataStoreObject), &DecodeLimits::default())
+            .map(|ledgers| ledgers.map(|l| l.unwrap().sequence).collect::<Vec<u32>>())
+    };
+    let expected = vec![first, first + 1, first + 2];
+    // One frame with its content size in the header (zstd's default, and Galexie's).
+    assert_eq!(read(zstd::encode_all(&raw[..], 3).unwrap()).unwrap(), expected);
+    // Two frames back to back.
+    let (head, tail) = raw.split_at(raw.len() / 2);
+    let frames = [zstd::encode_all(head, 1).unwrap(), zstd::encode_all(tail, 1).unwrap()].concat();
+    assert_eq!(read(frames).unwrap(), expected);
+    // A streamed frame, which does not record its size.
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+    encoder.include_contentsize(false).unwrap();
+    std::io::Write::write_all(&mut encoder, &raw).unwrap();
+    let unsized_frame = encoder.finish().unwrap();
+    assert_eq!(zstd::zstd_safe::get_frame_content_size(&unsized_frame).ok().flatten(), None);
+    assert_eq!(read(unsized_frame).unwrap(), expected);
+    // A truncated frame is an error that names the object, not a panic or a short read.
+    let mut truncated = zstd::encode_all(&raw[..], 3).unwrap();
+    truncated.truncate(truncated.len() - 10);
+    let error = read(truncated).expect_err("a truncated frame fails");
+    assert!(matches!(error, DecodeError::Zstd { .. }), "{error}");
+    assert!(error.to_string().starts_with("o.xdr.zst"), "{error}");
+}
+
+#[test]
 fn a_corrupt_ledger_in_a_batch_keeps_the_ledgers_before_it() {
     let Some(root) = support::fixtures("a_corrupt_ledger_in_a_batch_keeps_the_ledgers_before_it") else {
         return;

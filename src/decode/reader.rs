@@ -104,12 +104,26 @@ fn decompress_with(
     context
         .reset(zstd::zstd_safe::ResetDirective::SessionOnly)
         .map_err(|code| zstd_err(std::io::Error::other(zstd::zstd_safe::get_error_name(code))))?;
+    let content_size = zstd::zstd_safe::get_frame_content_size(compressed).ok().flatten();
+    if let Some(size) = content_size
+        && zstd::zstd_safe::find_frame_compressed_size(compressed).is_ok_and(|n| n == compressed.len())
+    {
+        // One frame whose header records its size (what Galexie and `ledgerflow generate`
+        // write): refused at once if too large, else decompressed in one call into a buffer of
+        // exactly that size (zstd checks the size it finds against the header).
+        if size > limit {
+            return Err(DecodeError::TooLarge { object: object.to_owned(), limit, decompressed: true });
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        context
+            .decompress(&mut out, compressed)
+            .map_err(|code| zstd_err(std::io::Error::other(zstd::zstd_safe::get_error_name(code))))?;
+        return Ok(out);
+    }
     let decoder = zstd::stream::read::Decoder::with_context(compressed, context);
-    // The frame may not record its content size; grow as needed, never past the limit.
-    let hint = zstd::zstd_safe::get_frame_content_size(compressed)
-        .ok()
-        .flatten()
-        .map_or(compressed.len() * 8, |n| n.min(limit) as usize);
+    // Several frames, or one that does not record its content size: grow as needed, never
+    // past the limit.
+    let hint = content_size.map_or(compressed.len() * 8, |n| n.min(limit) as usize);
     let mut out = Vec::with_capacity(hint.min(limit as usize));
     decoder.take(limit + 1).read_to_end(&mut out).map_err(zstd_err)?;
     if out.len() as u64 > limit {
