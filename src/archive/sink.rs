@@ -69,13 +69,14 @@ impl ArchiveSink {
     ) -> Result<(Self, Vec<StagedSet>), ArchiveError> {
         let steps = self.buffer.push(range, tables, now)?;
         let mut staged = Vec::new();
-        // Rows for the open files, written together at the next open, cut or the end.
+        // Rows for the open files, written together at the next cut or the end (a set opens
+        // only after the previous one was cut, so none are pending then).
         let mut appends: Vec<(usize, RecordBatch, u64)> = Vec::new();
         for step in steps {
             match step {
                 Step::Append { index, rows, bytes } => appends.push((index, rows, bytes)),
                 Step::Open { date, first } => {
-                    self.write(std::mem::take(&mut appends))?;
+                    debug_assert!(appends.is_empty(), "rows are appended only to an open set");
                     self.open_set(date, first)?;
                 }
                 Step::Cut(set) => {

@@ -15,7 +15,6 @@
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::datatypes::SchemaRef;
@@ -125,29 +124,26 @@ impl ArchiveStore {
         // predecessor's thread still runs) off each other's partial file.
         static TOKEN: AtomicU64 = AtomicU64::new(0);
         let token = TOKEN.fetch_add(1, Ordering::Relaxed);
-        let partial = |dir: &str| {
-            format!(
-                "{dir}/{}-{first:0width$}.{}-{token}.partial",
-                table.name(),
-                std::process::id(),
-                width = SEQUENCE_DIGITS
-            )
-        };
+        let name = format!(
+            "{}-{first:0width$}.{}-{token}.partial",
+            table.name(),
+            std::process::id(),
+            width = SEQUENCE_DIGITS
+        );
         let partition = FileKey::new(table, date, LedgerRange::single(first))?.partition_dir();
         Ok(StagingFile(match &self.0 {
             Backend::Local(root) => {
                 let dir = root.join(super::STAGING_DIR).join(&partition);
                 create_dir_all_durable(&dir)?;
-                let path = PathBuf::from(partial(&dir.to_string_lossy()));
+                let path = dir.join(&name);
                 let file = File::create(&path).map_err(ArchiveError::io("create", &path))?;
                 let partial = RemoveOnDrop(Some(path.clone()));
                 let encoder = FileEncoder::new(file, path, table, schema, date, first, options)?;
                 Staging::Local { encoder, partial, root: root.clone() }
             }
             Backend::Object(object) => {
-                let name =
-                    object.location().display(&partial(&format!("{}/{partition}", super::STAGING_DIR)));
-                let encoder = FileEncoder::new(Vec::new(), name.into(), table, schema, date, first, options)?;
+                let url = object.location().display(&format!("{}/{partition}/{name}", super::STAGING_DIR));
+                let encoder = FileEncoder::new(Vec::new(), url.into(), table, schema, date, first, options)?;
                 Staging::Object { encoder, object: object.clone() }
             }
         }))
