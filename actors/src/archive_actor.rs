@@ -209,10 +209,13 @@ impl Actor for ArchiveActor {
                 for set in sets {
                     add_staged(state, set);
                 }
-                // A set cut inside this batch (by size or ledger count) can only commit at a
-                // batch end, where an analytics snapshot exists: cut the rest of the batch
-                // too, so the commit happens now and staged files never pile up.
-                if state.staged_through.is_some_and(|through| through < range.last())
+                // A set cut inside this batch (by ledger count, or a batch larger than a file)
+                // can only commit at a batch end, where an analytics snapshot exists: cut the
+                // rest of the batch too, so the commit happens now and staged files never pile
+                // up. A set cut before this batch ends where the last one did: it commits now.
+                if state
+                    .staged_through
+                    .is_some_and(|through| !state.held.iter().any(|held| held.range.last() == through))
                     && let Some(set) = with_sink(state, span, ArchiveSink::flush).await?
                 {
                     add_staged(state, set);

@@ -172,8 +172,9 @@ pub struct ArchiveConfig {
     /// Rows per Parquet row group, at most.
     pub max_row_group_rows: usize,
     /// Cut a file before a table's rows in it exceed this many bytes of Arrow memory (the
-    /// encoded file is smaller). Rows are encoded as they arrive, so this bounds memory only on
-    /// an object store, which holds each open file's encoded bytes until its put.
+    /// encoded file is smaller), before the first batch that does not fit, so files end where
+    /// batches end. Rows are encoded as they arrive, so this bounds memory only on an object
+    /// store, which holds each open file's encoded bytes until its put.
     pub max_file_bytes: u64,
     /// Cut a file once it holds this many ledgers.
     pub max_ledgers_per_file: u32,

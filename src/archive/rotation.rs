@@ -14,14 +14,18 @@
 //! - the next ledger closed on a later UTC date ([`CutReason::DateChange`]): no file spans
 //!   two dates, even when one incoming batch crosses midnight;
 //! - it holds `max_ledgers_per_file` ledgers ([`CutReason::MaxLedgers`]);
-//! - adding the next ledger would push some table's file past `max_file_bytes` of Arrow memory
-//!   ([`CutReason::MaxBytes`]); a single ledger larger than that gets a file of its own;
+//! - some table's file would pass `max_file_bytes` of Arrow memory ([`CutReason::MaxBytes`]):
+//!   before a batch whose rows it cannot all take, so files end where batches end; inside a
+//!   batch larger than a whole file, before the first ledger that does not fit; a single
+//!   ledger larger than the limit gets a file of its own;
 //! - its first ledger was pushed `max_file_age` ago ([`CutReason::MaxAge`], checked on
 //!   every push and on [`PartitionBuffer::poll`], with `now` passed in);
 //! - the caller flushes ([`CutReason::Flush`], e.g. at shutdown).
 //!
-//! The size a file is cut at is the Arrow memory of its rows (a function of the rows alone,
-//! so a replay cuts the same files); the encoded file is smaller.
+//! The size a file is cut at is the Arrow memory of its rows (a function of the rows and of
+//! the batch boundaries: a replay starts at a commit, which is a batch boundary, and its
+//! batches are formed the same way from there, so it cuts the same files); the encoded file
+//! is smaller.
 //!
 //! Tables with no rows in a range (a run of ledgers without contract events) still get a file
 //! with zero rows, so every table's files cover every ledger and `verify` finds no false gaps.
@@ -440,6 +444,19 @@ impl PartitionBuffer {
     fn append(&mut self, segment: &Segment, inputs: &[Input<'_>], now: Instant, steps: &mut Vec<Step>) {
         let max_ledgers = u64::from(self.policy.max_ledgers_per_file.max(1));
         let max_bytes = self.policy.max_file_bytes.max(1);
+        // Rows of one batch go into one file where they can: when the open file cannot take
+        // the whole run, it is cut before it, so files end where batches end (where a commit
+        // can happen) instead of at a ledger inside the batch followed by a small file of the
+        // batch's rest. A run larger than a whole file is still cut inside, below.
+        if let Some(open) = &self.open
+            && open.day == segment.day
+            && inputs
+                .iter()
+                .zip(&open.files)
+                .any(|(input, file)| file.bytes + input.bytes_of(segment.first, segment.last) > max_bytes)
+        {
+            steps.extend(self.cut(CutReason::MaxBytes).map(Step::Cut));
+        }
         let mut start = segment.first;
         while start <= segment.last {
             if self.open.as_ref().is_some_and(|open| open.day != segment.day) {
@@ -670,6 +687,42 @@ mod tests {
             assert!(crossed, "cut too early at {}", set.range.last());
         }
         assert!(buffer.buffered_bytes() <= limit * Table::LEDGER_TABLES.len() as u64);
+    }
+
+    #[test]
+    fn a_batch_the_open_file_cannot_take_starts_a_new_file() {
+        let batch = ledger_batch(1, 80, |_| micros_on(0, 0));
+        let bytes_of = |first: u32, last: u32| {
+            (0..Table::LEDGER_TABLES.len())
+                .map(|i| {
+                    let columns = LedgerColumns::read(batch[i].0, &batch[i].1).unwrap();
+                    Input { table: batch[i].0, batch: &batch[i].1, columns }
+                        .bytes_of(u64::from(first), u64::from(last))
+                })
+                .collect::<Vec<u64>>()
+        };
+        // Room for a little over two batches of eight ledgers in the largest table.
+        let limit = *bytes_of(1, 20).iter().max().unwrap();
+        let mut buffer = Collector::new(policy(limit, u32::MAX, Duration::from_secs(3600)));
+        let now = Instant::now();
+        let mut sets = Vec::new();
+        for first in (1..=80).step_by(8) {
+            let part = ledger_batch(first, first + 7, |_| micros_on(0, 0));
+            sets.extend(buffer.push(range(first, first + 7), &refs(&part), now).unwrap());
+        }
+        sets.extend(buffer.flush());
+        let ranges = ranges(&sets);
+        assert!(ranges.len() >= 4, "{ranges:?}");
+        for (index, set) in sets.iter().enumerate() {
+            assert_eq!(set.range.last() % 8, 0, "ends where a batch ends: {ranges:?}");
+            assert!(set.files.iter().all(|f| f.arrow_bytes <= limit), "{set:?}");
+            if index + 1 < sets.len() {
+                assert_eq!(set.reason, CutReason::MaxBytes);
+                // The next batch would not have fitted: no file is cut early.
+                let with_next = bytes_of(set.range.first(), set.range.last() + 8);
+                assert!(with_next.iter().any(|&b| b > limit), "cut too early at {}", set.range.last());
+            }
+        }
     }
 
     #[test]
