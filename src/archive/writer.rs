@@ -95,6 +95,12 @@ impl WriterOptions {
             .set_writer_version(WriterVersion::PARQUET_2_0)
             .set_encoding(Encoding::PLAIN)
             .set_key_value_metadata(Some(metadata));
+        for field in table.schema().fields() {
+            if MEASURED_NUMBER_COLUMNS.contains(&field.name().as_str()) && field.data_type().is_integer() {
+                builder =
+                    builder.set_column_dictionary_enabled(ColumnPath::new(vec![field.name().clone()]), false);
+            }
+        }
         for (path, is_bytes) in unique_valued_columns(&table.schema()) {
             builder = builder.set_column_dictionary_enabled(path.clone(), false);
             if is_bytes {
@@ -133,6 +139,29 @@ const UNIQUE_VALUED_COLUMNS: [&str; 20] = [
     "data",
     "data_decoded",
     "balance_id",
+];
+
+/// Integer columns that measure something (amounts, fees, resources, offer ids): many distinct
+/// values, so a dictionary costs a hash per value and its bit-packed indices compress worse
+/// than the plain values do under zstd. On 10k generated ledgers, without their dictionaries:
+/// 2.3% less CPU (paired runs) and each of these columns 10-30% smaller. Counts, indexes,
+/// orders and types keep theirs (few distinct values: 40-80% larger without).
+const MEASURED_NUMBER_COLUMNS: [&str; 15] = [
+    "amount",
+    "source_amount",
+    "starting_balance",
+    "offer_id",
+    "max_fee",
+    "resource_fee",
+    "inclusion_fee_bid",
+    "non_refundable_resource_fee_charged",
+    "refundable_resource_fee_charged",
+    "rent_fee_charged",
+    "resource_fee_refund",
+    "soroban_resources_instructions",
+    "soroban_resources_disk_read_bytes",
+    "soroban_resources_write_bytes",
+    "amount_sum",
 ];
 
 /// Parquet leaf paths of the [`UNIQUE_VALUED_COLUMNS`] present in `schema` (a list column's
@@ -387,6 +416,11 @@ mod tests {
                 assert!(has_dictionary("contract_id"), "low-cardinality columns keep the dictionary");
             } else {
                 assert!(has_dictionary("account"), "low-cardinality columns keep the dictionary");
+                assert!(has_dictionary("operation_count"), "so do counts");
+                assert!(
+                    !has_dictionary("max_fee") && !has_dictionary("resource_fee"),
+                    "measured numbers are plain"
+                );
             }
         }
     }
