@@ -144,8 +144,9 @@ const UNIQUE_VALUED_COLUMNS: [&str; 20] = [
 /// Integer columns that measure something (amounts, fees, resources, offer ids): many distinct
 /// values, so a dictionary costs a hash per value and its bit-packed indices compress worse
 /// than the plain values do under zstd. On 10k generated ledgers, without their dictionaries:
-/// 2.3% less CPU (paired runs) and each of these columns 10-30% smaller. Counts, indexes,
-/// orders and types keep theirs (few distinct values: 40-80% larger without).
+/// 1.1% less CPU (paired runs), the archive 1.25% smaller (`amount` 24%, the resource fees 28%,
+/// `offer_id` 37%). Counts, indexes, orders and types keep theirs (few distinct values: 40-80%
+/// larger without).
 const MEASURED_NUMBER_COLUMNS: [&str; 15] = [
     "amount",
     "source_amount",
