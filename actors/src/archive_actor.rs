@@ -213,9 +213,7 @@ impl Actor for ArchiveActor {
                 // can only commit at a batch end, where an analytics snapshot exists: cut the
                 // rest of the batch too, so the commit happens now and staged files never pile
                 // up. A set cut before this batch ends where the last one did: it commits now.
-                if state
-                    .staged_through
-                    .is_some_and(|through| !state.held.iter().any(|held| held.range.last() == through))
+                if state.staged_through.is_some_and(|through| held_batch_ending_at(state, through).is_none())
                     && let Some(set) = with_sink(state, span, ArchiveSink::flush).await?
                 {
                     add_staged(state, set);
@@ -306,11 +304,16 @@ fn add_staged(state: &mut ArchiveState, set: StagedSet) {
     state.staged_through = Some(set.range.last());
 }
 
+/// The held batch that ends at `ledger`: a commit through `ledger` records its snapshot.
+fn held_batch_ending_at(state: &ArchiveState, ledger: u32) -> Option<&Held> {
+    state.held.iter().find(|held| held.range.last() == ledger)
+}
+
 /// Steps 2 and 3 for everything staged, when it ends where a batch ends.
 async fn commit_staged(state: &mut ArchiveState) -> Result<(), ActorProcessingErr> {
     let Some(through) = state.staged_through else { return Ok(()) };
     let Some((snapshot, trace)) =
-        state.held.iter().find(|h| h.range.last() == through).map(|h| (h.snapshot.clone(), h.trace.clone()))
+        held_batch_ending_at(state, through).map(|h| (h.snapshot.clone(), h.trace.clone()))
     else {
         return Ok(()); // mid-batch: wait for the rest of the batch
     };
