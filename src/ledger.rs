@@ -7,8 +7,6 @@
 //! summary reads ledgers through [`LedgerView`], so the join, the TOIDs and the success rules
 //! live here once.
 
-use std::collections::HashMap;
-
 use stellar_xdr::{
     ContractEvent, DiagnosticEvent, FeeBumpTransactionInnerTx, GeneralizedTransactionSet,
     InnerTransactionResultResult, LedgerCloseMeta, LedgerEntryChanges, LedgerHeader,
@@ -172,18 +170,21 @@ type Processed<'a> =
 
 /// The hash of `envelope` under `network_id`: SHA-256 of its `TransactionSignaturePayload`
 /// XDR, the same bytes `TransactionEnvelope::hash` hashes. That one clones the whole
-/// transaction and serializes it into a fresh buffer first; this streams the XDR of the borrowed
-/// transaction straight into the hasher (one hash per transaction is on the convert hot path).
-/// V0 envelopes (protocol < 13) go through stellar-xdr, which converts them to a `Transaction`.
-pub fn transaction_hash(
+/// transaction and serializes it into a fresh buffer first; this serializes the borrowed
+/// transaction into `scratch` (reused across calls) and hashes it in one pass (one hash per
+/// transaction is on the convert hot path; feeding the hasher field by field cost twice as
+/// much as the hashing). V0 envelopes (protocol < 13) go through stellar-xdr, which converts
+/// them to a `Transaction`.
+pub fn transaction_hash_with(
     envelope: &TransactionEnvelope,
     network_id: [u8; 32],
+    scratch: &mut Vec<u8>,
 ) -> Result<[u8; 32], stellar_xdr::Error> {
     use sha2::Digest as _;
     use stellar_xdr::{EnvelopeType, Limited, Limits, WriteXdr as _};
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(network_id);
-    let mut out = Limited::new(&mut hasher, Limits::none());
+    scratch.clear();
+    scratch.extend_from_slice(&network_id);
+    let mut out = Limited::new(&mut *scratch, Limits::none());
     match envelope {
         TransactionEnvelope::TxV0(_) => return envelope.hash(network_id),
         TransactionEnvelope::Tx(e) => {
@@ -195,7 +196,15 @@ pub fn transaction_hash(
             e.tx.write_xdr(&mut out)?;
         }
     }
-    Ok(hasher.finalize().into())
+    Ok(sha2::Sha256::digest(scratch.as_slice()).into())
+}
+
+/// [`transaction_hash_with`] with a buffer of its own.
+pub fn transaction_hash(
+    envelope: &TransactionEnvelope,
+    network_id: [u8; 32],
+) -> Result<[u8; 32], stellar_xdr::Error> {
+    transaction_hash_with(envelope, network_id, &mut Vec::new())
 }
 
 fn join_by_hash<'a>(
@@ -205,19 +214,37 @@ fn join_by_hash<'a>(
     processed: Vec<Processed<'a>>,
     network: &Network,
 ) -> Result<Vec<TxView<'a>>, DecodeError> {
-    let network_id = network.id();
-    let mut by_hash: HashMap<[u8; 32], &'a TransactionEnvelope> = HashMap::with_capacity(envelopes.len());
-    for (index, envelope) in envelopes.iter().enumerate() {
-        let hash = transaction_hash(envelope, network_id).map_err(|source| DecodeError::TxHash {
-            sequence,
-            index,
-            source,
-        })?;
-        by_hash.insert(hash, envelope);
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    let network_id = network.id();
+    // (hash, index in `envelopes`), sorted by hash: a ledger holds a few hundred transactions
+    // at most, and a sorted vector is searched faster than a SipHash map is built.
+    let mut by_hash: Vec<([u8; 32], usize)> = SCRATCH.with(|scratch| {
+        let scratch = &mut scratch.borrow_mut();
+        envelopes
+            .iter()
+            .enumerate()
+            .map(|(index, envelope)| {
+                transaction_hash_with(envelope, network_id, scratch)
+                    .map(|hash| (hash, index))
+                    .map_err(|source| DecodeError::TxHash { sequence, index, source })
+            })
+            .collect::<Result<_, _>>()
+    })?;
+    by_hash.sort_unstable();
+    // Each envelope joins one result at most, like a removal from a map.
+    let mut taken = vec![false; envelopes.len()];
     let mut transactions = Vec::with_capacity(processed.len());
     for (position, (result, fee_processing, tx_meta, post)) in processed.into_iter().enumerate() {
-        let Some(envelope) = by_hash.remove(&result.transaction_hash.0) else {
+        let wanted = &result.transaction_hash.0;
+        let at = by_hash.partition_point(|(hash, _)| hash < wanted);
+        let found = by_hash[at..]
+            .iter()
+            .take_while(|(hash, _)| hash == wanted)
+            .map(|&(_, index)| index)
+            .find(|&index| !taken[index]);
+        let Some(index) = found else {
             return Err(DecodeError::TxNotInSet {
                 sequence,
                 application_order: position as u32 + 1,
@@ -228,9 +255,10 @@ fn join_by_hash<'a>(
                     .map(|detected| detected.to_string()),
             });
         };
+        taken[index] = true;
         transactions.push(TxView {
             application_order: position as u32 + 1,
-            envelope,
+            envelope: envelopes[index],
             result,
             fee_processing,
             meta: tx_meta,
@@ -465,6 +493,44 @@ mod tests {
             }
         }
         assert!(v1 > 1000 && fee_bumps > 10, "{v1} transactions, {fee_bumps} fee bumps");
+    }
+
+    #[test]
+    fn results_join_the_envelope_of_their_hash_once() {
+        use crate::generator::{GeneratorConfig, SyntheticLedgers};
+        let config = GeneratorConfig { ledger_count: Some(5), ..GeneratorConfig::default() };
+        let network = config.network.clone();
+        let mut ledgers = SyntheticLedgers::new(config).unwrap();
+        for ledger in ledgers.by_ref().take(4) {
+            let view = LedgerView::new(&ledger.meta, &network).unwrap();
+            assert_eq!(view.transactions.len(), envelopes_in_tx_set(&ledger.meta).len());
+            for (position, tx) in view.transactions.iter().enumerate() {
+                assert_eq!(tx.application_order as usize, position + 1);
+                assert_eq!(&tx.envelope.hash(network.id()).unwrap(), tx.hash());
+            }
+        }
+
+        let mut meta = ledgers.next().unwrap().meta;
+        let sequence = ledger_sequence(&meta);
+        let wrong = Network::new("not the network of these ledgers");
+        match LedgerView::new(&meta, &wrong) {
+            Err(DecodeError::TxNotInSet { sequence: s, application_order: 1, network, .. }) => {
+                assert_eq!((s, network), (sequence, wrong.to_string()));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Two results naming the first transaction: the second finds no envelope left.
+        let LedgerCloseMeta::V2(v2) = &mut meta else { panic!("the generator writes V2") };
+        let mut processing = v2.tx_processing.to_vec();
+        let first = processing[0].result.transaction_hash.clone();
+        processing[2].result.transaction_hash = first.clone();
+        v2.tx_processing = processing.try_into().unwrap();
+        match LedgerView::new(&meta, &network) {
+            Err(DecodeError::TxNotInSet { application_order: 3, hash, .. }) => {
+                assert_eq!(hash, hex::encode(first.0))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
