@@ -1,20 +1,28 @@
-//! End-to-end benchmark: N synthetic ledgers through the whole actor tree (fetch, convert,
-//! analytics, Parquet archive, sled checkpoints) on a temp dir, against the decode-only rate of
-//! the same ledgers.
+//! End-to-end benchmark: N synthetic ledgers (or real ones, `--replay`) through the whole actor
+//! tree (fetch, convert, analytics, Parquet archive, sled checkpoints) on a temp dir, against
+//! the decode-only rate of the same ledgers.
 //!
 //!     cargo bench -p ledgerflow-actors --bench e2e -- --ledgers 10000 [--compression zstd(1)]
-//!         [--max-in-flight-batches N] [--max-file-mib M]
+//!         [--max-in-flight-batches N] [--batch-ledgers N] [--max-batch-mib M]
+//!         [--max-file-mib M] [--replay STORE]
+//!
+//! `--replay STORE` runs real ledgers instead of synthetic ones: the ledgers of the SEP-54 store
+//! `STORE` (e.g. `$LEDGERFLOW_FIXTURES/datastore/pubnet`), cycled to `--ledgers` and renumbered
+//! into one contiguous range (sequence and close time, 5 s apart; nothing else changes), so the
+//! pipeline sees real transaction sets and metas at real sizes.
 //!
 //! Prints ledgers/s, rows/s, XDR MB/s, peak RSS (VmHWM), the output/raw size ratio and where
 //! the time went per stage (busy time summed over workers, from the pipeline's counters).
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ledgerflow::config::Config;
+use ledgerflow::datastore::{DataStoreWriter, LocalDataStore, Manifest};
 use ledgerflow::decode::{DecodeLimits, decode_ledger};
 use ledgerflow::generator::SyntheticLedgers;
 use ledgerflow_actors::{RunOutcome, StreamPlan};
-use stellar_xdr::{Limits, WriteXdr};
+use stellar_xdr::{LedgerCloseMeta, Limits, WriteXdr};
 
 fn arg(name: &str, default: u64) -> u64 {
     text_arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -52,6 +60,46 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// The decode-only sample: the first 500 ledgers, or fewer once they hold 64 MiB of XDR (it is
+/// in memory while it is decoded, and counts in the peak RSS).
+const SAMPLE_LEDGERS: usize = 500;
+const SAMPLE_BYTES: usize = 64 << 20;
+
+/// Writes `count` ledgers from `first` on into a new SEP-54 store at `target`: the ledgers of
+/// the store `source`, in order and cycled, each renumbered (sequence `first + i`, close time
+/// 5 s after the previous one). Returns the first ledgers' XDR, for the decode-only sample.
+fn replay_store(source: &Path, target: &Path, first: u32, count: u32) -> Vec<Vec<u8>> {
+    let store = LocalDataStore::open(source).expect("--replay: a SEP-54 store");
+    let limits = DecodeLimits::default();
+    let mut originals = Vec::new();
+    for (_, path) in store.objects().expect("--replay: list the store") {
+        for ledger in store.read(&path, &limits).expect("--replay: read an object") {
+            originals.push(ledger.expect("--replay: a ledger that decodes").meta);
+        }
+    }
+    assert!(!originals.is_empty(), "--replay: {} holds no ledgers", source.display());
+    let manifest = Manifest::new(&store.manifest().network(), 1, 64000);
+    let mut writer = DataStoreWriter::create(target, &manifest).expect("create the store");
+    let base_close_time = ledgerflow::ledger::header_entry(&originals[0]).header.scp_value.close_time.0;
+    let mut sample = Vec::new();
+    for i in 0..count {
+        let mut meta = originals[i as usize % originals.len()].clone();
+        let header = match &mut meta {
+            LedgerCloseMeta::V0(v) => &mut v.ledger_header.header,
+            LedgerCloseMeta::V1(v) => &mut v.ledger_header.header,
+            LedgerCloseMeta::V2(v) => &mut v.ledger_header.header,
+        };
+        header.ledger_seq = first + i;
+        header.scp_value.close_time.0 = base_close_time + 5 * u64::from(i);
+        if sample.len() < SAMPLE_LEDGERS && sample.iter().map(Vec::len).sum::<usize>() < SAMPLE_BYTES {
+            sample.push(meta.to_xdr(Limits::none()).expect("encode"));
+        }
+        writer.push(meta).expect("write the store");
+    }
+    writer.finish().expect("finish the store");
+    sample
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` probes every bench target
@@ -68,6 +116,12 @@ fn main() {
     if let Some(batches) = text_arg("--max-in-flight-batches") {
         config.pipeline.max_in_flight_batches = batches.parse().expect("--max-in-flight-batches: a number");
     }
+    if let Some(ledgers) = text_arg("--batch-ledgers") {
+        config.pipeline.batch_ledgers = ledgers.parse().expect("--batch-ledgers: a number");
+    }
+    if let Some(mib) = text_arg("--max-batch-mib") {
+        config.pipeline.max_batch_bytes = mib.parse::<u64>().expect("--max-batch-mib: a number") << 20;
+    }
     if let Some(mib) = text_arg("--max-file-mib") {
         config.archive.max_file_bytes = mib.parse::<u64>().expect("--max-file-mib: a number") << 20;
     }
@@ -83,19 +137,34 @@ fn main() {
     let store = dir.path().join("store");
     generator.ledger_count = Some(ledgers);
     let started = Instant::now();
-    ledgerflow::generator::write_store(&generator, &store, 1, 64000).expect("write the store");
+    let replay = text_arg("--replay").map(PathBuf::from);
+    let sample: Vec<Vec<u8>> = match &replay {
+        Some(source) => replay_store(source, &store, generator.first_sequence, ledgers),
+        None => {
+            ledgerflow::generator::write_store(&generator, &store, 1, 64000).expect("write the store");
+            let mut bytes = 0;
+            SyntheticLedgers::new(generator.clone())
+                .expect("generator")
+                .take(SAMPLE_LEDGERS)
+                .map(|l| l.meta.to_xdr(Limits::none()).expect("encode"))
+                .take_while(|xdr| {
+                    bytes += xdr.len();
+                    bytes - xdr.len() < SAMPLE_BYTES
+                })
+                .collect()
+        }
+    };
+    let kind = match &replay {
+        Some(source) => format!("real ledgers replayed from {}", source.display()),
+        None => format!("synthetic ledgers (~{transactions} txs each)"),
+    };
     eprintln!("store of {ledgers} ledgers written in {:.1} s", started.elapsed().as_secs_f64());
     config.source.kind = ledgerflow::config::SourceKind::Datastore;
     config.source.path = Some(store);
     config.stream.to = Some(generator.first_sequence + ledgers - 1);
     config.validate().expect("valid config");
 
-    // Decode-only ceiling: one core decoding a sample of the same ledgers.
-    let sample: Vec<Vec<u8>> = SyntheticLedgers::new(generator.clone())
-        .expect("generator")
-        .take(ledgers.min(500) as usize)
-        .map(|l| l.meta.to_xdr(Limits::none()).expect("encode"))
-        .collect();
+    // Decode-only ceiling: one core decoding the sample of the same ledgers.
     let limits = DecodeLimits::default();
     let sample_bytes: usize = sample.iter().map(Vec::len).sum();
     let started = Instant::now();
@@ -125,9 +194,7 @@ fn main() {
     let output = dir_bytes(&config.archive.root) - dir_bytes(&config.checkpoint_path());
     let compression = format!("{:?}", config.archive.compression);
     let rate = f64::from(ledgers) / secs;
-    println!(
-        "end-to-end: {ledgers} synthetic ledgers (~{transactions} txs each) from a SEP-54 store, 2 cores, {compression}"
-    );
+    println!("end-to-end: {ledgers} {kind} from a SEP-54 store, 2 cores, {compression}");
     println!("  wall time              {secs:>10.2} s");
     println!("  ledgers/s              {rate:>10.0}");
     println!("  rows/s                 {:>10.0}", snapshot.rows_committed as f64 / secs);
