@@ -123,7 +123,7 @@ async fn pump(myself: &ActorRef<FetchMsg>, state: &mut FetchState) -> Result<(),
     match read {
         SourceRead::Batch(batch) => {
             let range = batch.range;
-            let bytes = batch.bytes();
+            let (bytes, xdr_bytes) = (batch.bytes(), batch.xdr_bytes());
             // The root span of the batch's trace (design §6), opened once a read yields a
             // batch (polls that find nothing make no trace); the read's time is an attribute.
             let root = tracing::info_span!(
@@ -135,11 +135,12 @@ async fn pump(myself: &ActorRef<FetchMsg>, state: &mut FetchState) -> Result<(),
                 last = range.last(),
                 ledgers = range.len(),
                 bytes,
+                xdr_bytes,
                 fetch_ms = elapsed.as_secs_f64() * 1000.0,
             );
             args.stats.metrics.observe(crate::metrics::LatencyStage::Fetch, elapsed);
-            let credit = args.credits.bytes(batch_credit, bytes).await;
-            debug!(first = range.first(), last = range.last(), bytes, "fetched");
+            let credit = args.credits.bytes(batch_credit, xdr_bytes).await;
+            debug!(first = range.first(), last = range.last(), bytes, xdr_bytes, "fetched");
             args.stats.ledgers_fetched.fetch_add(range.len(), Ordering::Relaxed);
             args.stats.source_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
             args.stats.source_ledger.store(range.last(), Ordering::Relaxed);

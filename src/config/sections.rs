@@ -340,7 +340,8 @@ pub struct PipelineConfig {
     /// commit at most). 1 or more.
     pub batch_ledgers: u32,
     /// A batch is cut before `batch_ledgers` once its ledgers' XDR exceeds this many bytes
-    /// (a single larger ledger still makes a batch of one). 1 or more.
+    /// (a single larger ledger still makes a batch of one). XDR as decoded
+    /// ([`crate::source::RawObject::xdr_bytes`]), not as compressed. 1 or more.
     pub max_batch_bytes: u64,
     /// Batches fetched but not yet acknowledged by the archive, at most; the fetcher waits
     /// for an acknowledgement beyond that. 2 or more, so one batch converts while another

@@ -94,7 +94,7 @@ impl LedgerSource for DataStoreSource {
                 };
             };
             let object = self.read_object(&path)?;
-            bytes += object.bytes.len();
+            bytes += object.xdr_bytes();
             objects.push(object);
             let object_end = layout.batch_end(cursor);
             covered_last = Some(object_end.min(limit));

@@ -52,10 +52,34 @@ pub struct RawBatch {
     pub objects: Vec<RawObject>,
 }
 
+impl RawObject {
+    /// Bytes of XDR the object holds: what it costs once decoded and converted, and the unit
+    /// of batch sizes and of the pipeline's in-flight byte budget. A data-store object is a
+    /// zstd frame that declares its content size in its header (Galexie's objects and
+    /// `ledgerflow generate`'s do): that size, not the compressed one, which is 5 to 20 times
+    /// smaller (a batch cut by compressed bytes held many times the memory it was allowed).
+    /// A frame that does not declare it counts its compressed bytes; any other framing, its
+    /// bytes.
+    pub fn xdr_bytes(&self) -> usize {
+        if self.framing == Framing::DataStoreObject
+            && let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(&self.bytes)
+        {
+            return usize::try_from(size).unwrap_or(usize::MAX);
+        }
+        self.bytes.len()
+    }
+}
+
 impl RawBatch {
-    /// Bytes held, the unit of the pipeline's in-flight byte budget.
+    /// Bytes read from the source (still compressed for a data store).
     pub fn bytes(&self) -> usize {
         self.objects.iter().map(|o| o.bytes.len()).sum()
+    }
+
+    /// Bytes of XDR the batch holds ([`RawObject::xdr_bytes`]): the unit of batch sizes and of
+    /// the pipeline's in-flight byte budget.
+    pub fn xdr_bytes(&self) -> usize {
+        self.objects.iter().map(RawObject::xdr_bytes).fold(0, usize::saturating_add)
     }
 }
 

@@ -292,16 +292,17 @@ impl LedgerSource for RemoteDataStoreSource {
                 self.ahead = self.ahead.saturating_mul(2).min(self.shared.concurrency().max(1));
             }
             self.tip = self.tip.max(Some(object_end));
-            bytes += object.bytes.len();
             if object_end > limit {
                 self.carry = Some((start, object.clone()));
             }
-            objects.push(RawObject {
+            let object = RawObject {
                 name: object.key,
                 bytes: Vec::from(object.bytes),
                 framing: Framing::DataStoreObject,
                 holds: LedgerRange::new(start, object_end).ok(),
-            });
+            };
+            bytes += object.xdr_bytes();
+            objects.push(object);
             covered_last = Some(object_end.min(limit));
             if object_end >= limit || bytes >= max_bytes {
                 break;

@@ -288,3 +288,57 @@ fn a_stream_starting_past_the_listed_tip_waits_for_it() {
         RemoteDataStoreSource::new(RemoteStore::new(store, 4, 1 << 20), rt.handle().clone(), None, false);
     assert!(matches!(bounded.read(first + 40, None, 100, usize::MAX).unwrap(), SourceRead::End));
 }
+
+#[test]
+fn batches_are_cut_by_the_xdr_they_hold_not_by_compressed_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = generated(dir.path(), 12, 1, 64);
+    let first = config.first_sequence;
+    let layout = Layout::of(
+        &Manifest::parse(
+            &dir.path().join(MANIFEST_FILE),
+            &std::fs::read(dir.path().join(MANIFEST_FILE)).unwrap(),
+        )
+        .unwrap(),
+    );
+    // Each object's size on disk and its XDR, decompressed here independently of the source.
+    let sizes: Vec<(usize, usize)> = (first..first + 12)
+        .map(|sequence| {
+            let bytes = std::fs::read(dir.path().join(layout.object_key(sequence))).unwrap();
+            (bytes.len(), zstd::decode_all(bytes.as_slice()).unwrap().len())
+        })
+        .collect();
+    assert!(sizes.iter().all(|(compressed, xdr)| xdr > &(2 * compressed)), "{sizes:?}");
+    // A budget just over one ledger's XDR: two ledgers per batch (the second crosses it),
+    // where compressed bytes would have let four or more in.
+    let max_bytes = sizes[0].1 + 1;
+    let rt = runtime();
+    let url = format!("file://{}", dir.path().display());
+    let mut remote = open_remote(&rt, &url, 4, 1 << 30, false);
+    let mut local = DataStoreSource::open(dir.path(), None, false).unwrap();
+    for source in [&mut local as &mut dyn LedgerSource, &mut remote] {
+        let SourceRead::Batch(batch) = source.read(first, None, 100, max_bytes).unwrap() else { panic!() };
+        assert_eq!(batch.range, LedgerRange::new(first, first + 1).unwrap());
+        assert_eq!(batch.bytes(), sizes[0].0 + sizes[1].0);
+        assert_eq!(batch.xdr_bytes(), sizes[0].1 + sizes[1].1);
+    }
+}
+
+#[test]
+fn an_object_counts_its_declared_xdr_size_or_else_its_bytes() {
+    let xdr = vec![7u8; 50_000];
+    let object = |bytes: Vec<u8>, framing| RawObject { name: "o".into(), bytes, framing, holds: None };
+    // The bulk API declares the content size in the frame header, as Galexie's frames do.
+    let declared = zstd::bulk::compress(&xdr, 3).unwrap();
+    assert_eq!(object(declared, Framing::DataStoreObject).xdr_bytes(), 50_000);
+    // A streamed frame does not: its compressed bytes are all there is to count.
+    let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+    std::io::Write::write_all(&mut encoder, &xdr).unwrap();
+    let streamed = encoder.finish().unwrap();
+    assert_eq!(zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(), None);
+    let streamed_len = streamed.len();
+    assert_eq!(object(streamed, Framing::DataStoreObject).xdr_bytes(), streamed_len);
+    assert_eq!(object(xdr.clone(), Framing::Xdr).xdr_bytes(), 50_000);
+    // Garbage that is not a frame counts as itself (decoding reports what is wrong with it).
+    assert_eq!(object(vec![1, 2, 3], Framing::DataStoreObject).xdr_bytes(), 3);
+}
