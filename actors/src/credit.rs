@@ -1,8 +1,9 @@
 //! Credit-based backpressure (design §2): the fetcher takes one batch credit and the batch's
-//! XDR bytes (as decoded, not as compressed) in byte credits before it reads on; both return when the archive has taken the batch
-//! into its buffer (itself bounded by the rotation policy) or the batch is dropped (a rewind
-//! discards in-flight batches). Mailboxes are unbounded, so this is what keeps memory flat
-//! however slow the archive is: a slow archive stops taking batches and the fetcher waits.
+//! XDR bytes (as decoded, not as compressed) in byte credits before it reads on; both return
+//! when the archive has taken the batch into its buffer (itself bounded by the rotation
+//! policy) or the batch is dropped (a rewind discards in-flight batches). Mailboxes are
+//! unbounded, so this is what keeps memory flat however slow the archive is: a slow archive
+//! stops taking batches and the fetcher waits.
 
 use std::sync::Arc;
 
