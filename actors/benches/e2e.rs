@@ -65,10 +65,24 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 const SAMPLE_LEDGERS: usize = 500;
 const SAMPLE_BYTES: usize = 64 << 20;
 
-/// Writes `count` ledgers from `first` on into a new SEP-54 store at `target`: the ledgers of
-/// the store `source`, in order and cycled, each renumbered (sequence `first + i`, close time
-/// 5 s after the previous one). Returns the first ledgers' XDR, for the decode-only sample.
-fn replay_store(source: &Path, target: &Path, first: u32, count: u32) -> Vec<Vec<u8>> {
+/// The decode-only sample of `ledgers`, as XDR: the first [`SAMPLE_LEDGERS`], fewer once they
+/// hold [`SAMPLE_BYTES`].
+fn sample_of(ledgers: impl Iterator<Item = LedgerCloseMeta>) -> Vec<Vec<u8>> {
+    let mut bytes = 0;
+    ledgers
+        .take(SAMPLE_LEDGERS)
+        .map(|meta| meta.to_xdr(Limits::none()).expect("encode"))
+        .take_while(|xdr| {
+            let under = bytes < SAMPLE_BYTES;
+            bytes += xdr.len();
+            under
+        })
+        .collect()
+}
+
+/// The ledgers of the SEP-54 store `source`, in order and cycled without end, each renumbered:
+/// sequence `first + i`, close time 5 s after the previous one.
+fn replayed(source: &Path, first: u32) -> (Manifest, impl Iterator<Item = LedgerCloseMeta> + Clone) {
     let store = LocalDataStore::open(source).expect("--replay: a SEP-54 store");
     let limits = DecodeLimits::default();
     let mut originals = Vec::new();
@@ -78,12 +92,8 @@ fn replay_store(source: &Path, target: &Path, first: u32, count: u32) -> Vec<Vec
         }
     }
     assert!(!originals.is_empty(), "--replay: {} holds no ledgers", source.display());
-    let manifest = Manifest::new(&store.manifest().network(), 1, 64000);
-    let mut writer = DataStoreWriter::create(target, &manifest).expect("create the store");
     let base_close_time = ledgerflow::ledger::header_entry(&originals[0]).header.scp_value.close_time.0;
-    let mut sample = Vec::new();
-    for i in 0..count {
-        let mut meta = originals[i as usize % originals.len()].clone();
+    let ledgers = originals.into_iter().cycle().zip(0u32..).map(move |(mut meta, i)| {
         let header = match &mut meta {
             LedgerCloseMeta::V0(v) => &mut v.ledger_header.header,
             LedgerCloseMeta::V1(v) => &mut v.ledger_header.header,
@@ -91,13 +101,9 @@ fn replay_store(source: &Path, target: &Path, first: u32, count: u32) -> Vec<Vec
         };
         header.ledger_seq = first + i;
         header.scp_value.close_time.0 = base_close_time + 5 * u64::from(i);
-        if sample.len() < SAMPLE_LEDGERS && sample.iter().map(Vec::len).sum::<usize>() < SAMPLE_BYTES {
-            sample.push(meta.to_xdr(Limits::none()).expect("encode"));
-        }
-        writer.push(meta).expect("write the store");
-    }
-    writer.finish().expect("finish the store");
-    sample
+        meta
+    });
+    (Manifest::new(&store.manifest().network(), 1, 64000), ledgers)
 }
 
 fn main() {
@@ -138,20 +144,20 @@ fn main() {
     generator.ledger_count = Some(ledgers);
     let started = Instant::now();
     let replay = text_arg("--replay").map(PathBuf::from);
-    let sample: Vec<Vec<u8>> = match &replay {
-        Some(source) => replay_store(source, &store, generator.first_sequence, ledgers),
+    let sample = match &replay {
+        Some(source) => {
+            let (manifest, replay_ledgers) = replayed(source, generator.first_sequence);
+            let count = ledgers as usize;
+            let mut writer = DataStoreWriter::create(&store, &manifest).expect("create the store");
+            for meta in replay_ledgers.clone().take(count) {
+                writer.push(meta).expect("write the store");
+            }
+            writer.finish().expect("finish the store");
+            sample_of(replay_ledgers.take(count))
+        }
         None => {
             ledgerflow::generator::write_store(&generator, &store, 1, 64000).expect("write the store");
-            let mut bytes = 0;
-            SyntheticLedgers::new(generator.clone())
-                .expect("generator")
-                .take(SAMPLE_LEDGERS)
-                .map(|l| l.meta.to_xdr(Limits::none()).expect("encode"))
-                .take_while(|xdr| {
-                    bytes += xdr.len();
-                    bytes - xdr.len() < SAMPLE_BYTES
-                })
-                .collect()
+            sample_of(SyntheticLedgers::new(generator.clone()).expect("generator").map(|l| l.meta))
         }
     };
     let kind = match &replay {
