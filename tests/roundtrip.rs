@@ -2,7 +2,7 @@
 //! says it generated (tallied while it chose the content, not read back).
 
 use arrow::array::AsArray;
-use arrow::datatypes::UInt32Type;
+use arrow::datatypes::{Int64Type, UInt32Type};
 use ledgerflow::datastore::LocalDataStore;
 use ledgerflow::decode::DecodeLimits;
 use ledgerflow::generator::{GeneratorConfig, SyntheticLedgers, write_store};
@@ -51,6 +51,22 @@ fn roundtrip(ledgers_per_batch: u32, batches_per_partition: u32) {
     let expected_hashes: Vec<String> =
         expected.iter().flat_map(|e| e.transaction_hashes.iter().map(hex::encode)).collect();
     assert_eq!(hashes.iter().map(|h| h.unwrap().to_owned()).collect::<Vec<_>>(), expected_hashes);
+    // The fee columns derived from the metas' entry changes carry the generator's fees.
+    let column =
+        |name: &str| tables.transactions.column_by_name(name).unwrap().as_primitive::<Int64Type>().clone();
+    let total = |name: &str| column(name).iter().map(|v| v.unwrap()).sum::<i64>();
+    assert_eq!(total("fee_charged"), expected.iter().map(|e| e.fee_charged).sum::<i64>());
+    assert_eq!(total("inclusion_fee_charged"), expected.iter().map(|e| e.inclusion_fee_charged).sum::<i64>());
+    assert_eq!(total("resource_fee_refund"), expected.iter().map(|e| e.resource_fee_refund).sum::<i64>());
+    let (resource_fees, inclusion_fees) = (column("resource_fee"), column("inclusion_fee_charged"));
+    for row in 0..tables.transactions.num_rows() {
+        let inclusion = inclusion_fees.value(row);
+        if resource_fees.value(row) > 0 {
+            assert!(inclusion >= 100, "row {row}: a Soroban transaction's inclusion fee is {inclusion}");
+        } else {
+            assert_eq!(inclusion, 0, "row {row}: classic transactions have no inclusion fee column");
+        }
+    }
     assert_eq!(summary.transactions as usize, tables.transactions.num_rows());
     assert_eq!(summary.operations as usize, tables.operations.num_rows());
 }

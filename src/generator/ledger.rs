@@ -50,6 +50,11 @@ pub struct ExpectedCounts {
     pub transaction_events: u32,
     /// Sum of `feeCharged` over the ledger's transactions, in stroops.
     pub fee_charged: i64,
+    /// Sum of the Soroban transactions' inclusion fees: what `fee_processing` charged the fee
+    /// account beyond the resource fee, in stroops.
+    pub inclusion_fee_charged: i64,
+    /// Sum of the Soroban transactions' resource-fee refunds (`post_tx_apply_fee_processing`).
+    pub resource_fee_refund: i64,
     /// Transaction hashes in apply order (`tx_processing` order); the outer hash of a fee bump.
     pub transaction_hashes: Vec<[u8; 32]>,
 }

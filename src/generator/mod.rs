@@ -16,8 +16,10 @@
 //! EURC, AQUA, a 12-character code), path payments, create_account, change_trust, offers,
 //! multi-operation and fee-bump transactions, ~7% failures with real operation codes,
 //! muxed accounts, memos, time bounds, and Soroban `transfer`/`swap`/`deposit` calls. Amounts
-//! are long-tailed (`amounts.rs`). Ledger entry changes and fee processing are empty;
-//! signatures are random bytes.
+//! are long-tailed (`amounts.rs`). Metas carry the ledger entry changes stellar-core writes
+//! (`changes.rs`): the fee charged and refunded, the sequence bump, and the accounts, trust
+//! lines and offers each operation changes or creates, so a ledger has a real one's shape and
+//! its fee columns real values. Signatures are random bytes.
 //!
 //! # Seeking and the header chain
 //! Each ledger's content is a function of (config, sequence) alone: its RNG is the seed's
@@ -38,6 +40,7 @@
 //! generator keeps the chain whole and makes recomputing it cheap instead.
 
 mod amounts;
+mod changes;
 mod config;
 mod events;
 mod hashing;

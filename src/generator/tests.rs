@@ -1,10 +1,11 @@
 use sha2::{Digest, Sha256};
 use stellar_xdr::{
     Asset, ContractEventBody, FeeBumpTransactionInnerTx, GeneralizedTransactionSet, HostFunction,
-    InnerTransactionResultResult, LedgerCloseMeta, LedgerCloseMetaV2, Limits, ManageOfferSuccessResultOffer,
-    Memo, MuxedAccount, OperationBody, OperationResult, OperationResultTr, OperationType,
-    PathPaymentStrictReceiveResult, PathPaymentStrictSendResult, PaymentResult, Preconditions, ReadXdr,
-    ScAddress, ScVal, TransactionEnvelope, TransactionPhase, TransactionResultResult, TransactionResultSet,
+    InnerTransactionResultResult, LedgerCloseMeta, LedgerCloseMetaV2, LedgerEntryChange, LedgerEntryChanges,
+    LedgerEntryData, Limits, ManageOfferSuccessResultOffer, Memo, MuxedAccount, OperationBody,
+    OperationResult, OperationResultTr, OperationType, PathPaymentStrictReceiveResult,
+    PathPaymentStrictSendResult, PaymentResult, Preconditions, ReadXdr, ScAddress, ScVal,
+    TransactionEnvelope, TransactionMeta, TransactionPhase, TransactionResultResult, TransactionResultSet,
     WriteXdr,
 };
 
@@ -107,6 +108,121 @@ fn ledgers_join_and_match_expected_counts() {
             }
         }
     }
+}
+
+/// An account entry's (key, balance, sequence number) in a change.
+fn account_of(change: &LedgerEntryChange) -> Option<([u8; 32], i64, i64)> {
+    let entry = match change {
+        LedgerEntryChange::State(e)
+        | LedgerEntryChange::Updated(e)
+        | LedgerEntryChange::Created(e)
+        | LedgerEntryChange::Restored(e) => e,
+        LedgerEntryChange::Removed(_) => return None,
+    };
+    let LedgerEntryData::Account(account) = &entry.data else { return None };
+    let stellar_xdr::PublicKey::PublicKeyTypeEd25519(key) = &account.account_id.0;
+    Some((key.0, account.balance, account.seq_num.0))
+}
+
+/// `[State(a), Updated(a')]` of one account: its key and the balance and sequence moves.
+fn state_then_updated(changes: &LedgerEntryChanges) -> ([u8; 32], i64, i64) {
+    let [before @ LedgerEntryChange::State(_), after @ LedgerEntryChange::Updated(_)] = changes.as_slice()
+    else {
+        panic!("expected [State, Updated], got {changes:?}");
+    };
+    let (key, balance, seq) = account_of(before).expect("an account entry");
+    let (key_after, balance_after, seq_after) = account_of(after).expect("an account entry");
+    assert_eq!(key, key_after, "State and Updated of the same account");
+    (key, balance_after - balance, seq_after - seq)
+}
+
+fn ed25519(account: &MuxedAccount) -> [u8; 32] {
+    match account {
+        MuxedAccount::Ed25519(key) => key.0,
+        MuxedAccount::MuxedEd25519(muxed) => muxed.ed25519.0,
+    }
+}
+
+#[test]
+fn metas_carry_the_entry_changes_stellar_core_writes() {
+    let network = Network::synthetic();
+    let (mut soroban_refunds, mut operation_changes) = (0, 0);
+    for ledger in generate(config(10)) {
+        let expected = &ledger.expected;
+        let view = LedgerView::new(&ledger.meta, &network).expect("joins");
+        let (mut inclusion, mut refunds) = (0, 0);
+        for tx in &view.transactions {
+            let fee_source = match tx.envelope {
+                TransactionEnvelope::TxFeeBump(bump) => ed25519(&bump.tx.fee_source),
+                _ => ed25519(&tx.source_account()),
+            };
+            // The fee account is charged up front: the fee charged plus any refund.
+            let (key, charged, seq_moved) = state_then_updated(tx.fee_processing);
+            assert_eq!(key, fee_source);
+            assert_eq!(seq_moved, 0, "charging a fee leaves the sequence number");
+            let refund = match tx.post_tx_apply_fee_processing {
+                Some(changes) if !changes.is_empty() => {
+                    let (key, refunded, _) = state_then_updated(changes);
+                    assert_eq!(key, fee_source);
+                    assert!(refunded > 0);
+                    refunded
+                }
+                _ => 0,
+            };
+            assert_eq!(-charged - refund, tx.fee_charged(), "the fee account pays exactly fee_charged");
+            if let Some(data) = tx.soroban_data() {
+                inclusion += -charged - data.resource_fee;
+                refunds += refund;
+                soroban_refunds += usize::from(refund > 0);
+            } else {
+                assert_eq!(refund, 0, "only Soroban transactions are refunded");
+            }
+
+            let TransactionMeta::V4(meta) = tx.meta else { panic!("meta V4") };
+            // The source account's sequence number becomes the transaction's.
+            let (key, balance_moved, _) = state_then_updated(&meta.tx_changes_before);
+            assert_eq!(key, ed25519(&tx.source_account()));
+            assert_eq!(balance_moved, 0);
+            let Some((_, _, bumped)) = account_of(&meta.tx_changes_before[1]) else { unreachable!() };
+            assert_eq!(bumped, tx.account_sequence());
+            assert!(meta.tx_changes_after.is_empty());
+
+            if !tx.successful() {
+                assert!(meta.operations.is_empty(), "a failed transaction's operations change nothing");
+                continue;
+            }
+            for (op, op_meta) in tx.operations().iter().zip(meta.operations.iter()) {
+                let changes = op_meta.changes.as_slice();
+                assert!(!changes.is_empty(), "{:?} changes entries", op.body.discriminant());
+                operation_changes += changes.len();
+                // Each State is followed by the Updated of the same entry.
+                for (at, change) in changes.iter().enumerate() {
+                    if let LedgerEntryChange::State(before) = change {
+                        let LedgerEntryChange::Updated(after) = &changes[at + 1] else {
+                            panic!("State without Updated in {:?}", op.body.discriminant());
+                        };
+                        assert_eq!(before.data.discriminant(), after.data.discriminant());
+                        assert_eq!(after.last_modified_ledger_seq, expected.sequence);
+                    }
+                }
+                // A native payment moves the amount from one account to the other.
+                if let OperationBody::Payment(payment) = &op.body
+                    && payment.asset == Asset::Native
+                {
+                    let moves: Vec<i64> = changes
+                        .chunks(2)
+                        .map(|pair| account_of(&pair[1]).unwrap().1 - account_of(&pair[0]).unwrap().1)
+                        .collect();
+                    assert_eq!(moves.len(), 2);
+                    assert!(moves.contains(&-payment.amount) && moves.contains(&payment.amount), "{moves:?}");
+                }
+            }
+        }
+        assert_eq!(inclusion, expected.inclusion_fee_charged);
+        assert_eq!(refunds, expected.resource_fee_refund);
+    }
+    assert!(soroban_refunds > 50, "{soroban_refunds} refunds");
+    assert!(operation_changes > 1_000, "{operation_changes} changes");
 }
 
 #[test]

@@ -34,6 +34,7 @@ use stellar_xdr::{
 };
 
 use super::amounts::{convert, offer_price, scale, stroops_for_value, value_micro_usd};
+use super::changes::{Effect, EntryBook};
 use super::events::{self, contract_event, i128_val};
 use super::hashing::{fee_bump_hash, transaction_hash};
 use super::ledger::ExpectedCounts;
@@ -79,11 +80,13 @@ const KIND_WEIGHTS: [(TxKind, u32); 10] = [
     (TxKind::InvokeHostFunction, 140),
 ];
 
-/// An operation with the result it has when applied and the events it then emits.
+/// An operation with the result it has when applied, and the events it then emits and the
+/// entries it then changes.
 struct BuiltOperation {
     operation: Operation,
     success: OperationResultTr,
     events: Vec<ContractEvent>,
+    effects: Vec<Effect>,
 }
 
 /// Soroban fee accounting, decided with the transaction.
@@ -120,6 +123,8 @@ pub(super) struct TransactionBuilder<'u> {
     /// Next id for an offer created in this ledger; the header's `idPool` is the last one.
     pub next_offer_id: i64,
     pub expected: ExpectedCounts,
+    /// The entries the ledger's transactions have touched, for their metas' changes.
+    book: EntryBook<'u>,
 }
 
 impl<'u> TransactionBuilder<'u> {
@@ -133,6 +138,7 @@ impl<'u> TransactionBuilder<'u> {
             offer_id_base,
             next_offer_id: offer_id_base + 1,
             expected: ExpectedCounts { sequence, close_time, ..ExpectedCounts::default() },
+            book: EntryBook::new(universe, sequence, close_time),
         }
     }
 
@@ -165,7 +171,7 @@ impl<'u> TransactionBuilder<'u> {
             TxKind::PathPaymentStrictSend => vec![self.path_payment(&source_key, true)],
             TxKind::PathPaymentStrictReceive => vec![self.path_payment(&source_key, false)],
             TxKind::CreateAccount => vec![self.create_account(&source_key)],
-            TxKind::ChangeTrust => vec![self.change_trust()],
+            TxKind::ChangeTrust => vec![self.change_trust(&source_key)],
             TxKind::ManageSellOffer => vec![self.offer(&source_key, false)],
             TxKind::ManageBuyOffer => vec![self.offer(&source_key, true)],
             TxKind::MultiOperation => self.multi_operation(&source_key),
@@ -246,19 +252,22 @@ impl<'u> TransactionBuilder<'u> {
         let mut ops = Vec::with_capacity(operations.len());
         let mut results = Vec::with_capacity(operations.len());
         let mut op_events = Vec::with_capacity(operations.len());
+        let mut op_effects = Vec::with_capacity(operations.len());
         for (position, built) in operations.into_iter().enumerate() {
             *self.expected.operations_by_type.entry(built.operation.body.discriminant()).or_default() += 1;
             let result =
                 if failing == Some(position) { self.failure(&built.operation.body) } else { built.success };
             results.push(OperationResult::OpInner(result));
             op_events.push(built.events);
+            op_effects.push(built.effects);
             ops.push(built.operation);
         }
 
+        let seq_num = ((u64::from(self.sequence) << 32) | u64::from(index + 1)) as i64;
         let tx = Transaction {
             source_account: source,
             fee: fee_bid,
-            seq_num: SequenceNumber(((u64::from(self.sequence) << 32) | u64::from(index + 1)) as i64),
+            seq_num: SequenceNumber(seq_num),
             cond,
             memo,
             operations: ops.try_into().expect("at most 5 operations"),
@@ -316,8 +325,13 @@ impl<'u> TransactionBuilder<'u> {
             } else {
                 TransactionResultResult::TxSuccess(op_results)
             };
-            (TransactionEnvelope::Tx(inner), inner_hash, result, source_key)
+            (TransactionEnvelope::Tx(inner), inner_hash, result, source_key.clone())
         };
+
+        // Entry changes in the order stellar-core makes them: the fee charged before any
+        // transaction is applied, then the sequence bump, the operations, and last the refund.
+        let fee_processing = self.book.charge_fee(&fee_source_key, upfront);
+        let tx_changes_before = self.book.bump_sequence(&source_key, seq_num);
 
         // A failed transaction's operations leave no meta and emit no events.
         let operation_events = if failed { 0 } else { op_events.iter().map(|e| e.len() as u32).sum() };
@@ -326,13 +340,16 @@ impl<'u> TransactionBuilder<'u> {
         } else {
             op_events
                 .into_iter()
-                .map(|events| OperationMetaV2 {
+                .zip(&op_effects)
+                .map(|(events, effects)| OperationMetaV2 {
                     ext: ExtensionPoint::V0,
-                    changes: empty_changes(),
+                    changes: self.book.apply(effects),
                     events: events.try_into().expect("a few events per operation"),
                 })
                 .collect()
         };
+        let post_tx_apply_fee_processing =
+            if refund > 0 { self.book.refund_fee(&fee_source_key, refund) } else { empty_changes() };
         let fee_address = account_address(&fee_source_key);
         let mut tx_events = Vec::with_capacity(2);
         if refund > 0 {
@@ -381,10 +398,14 @@ impl<'u> TransactionBuilder<'u> {
         expected.contract_events += operation_events;
         expected.transaction_events += tx_events.len() as u32;
         expected.fee_charged += fee_charged;
+        if is_soroban {
+            expected.inclusion_fee_charged += inclusion;
+            expected.resource_fee_refund += refund;
+        }
 
         let meta = TransactionMeta::V4(TransactionMetaV4 {
             ext: ExtensionPoint::V0,
-            tx_changes_before: empty_changes(),
+            tx_changes_before,
             operations: operations_meta.try_into().expect("one meta per operation"),
             tx_changes_after: empty_changes(),
             soroban_meta,
@@ -397,9 +418,9 @@ impl<'u> TransactionBuilder<'u> {
                 transaction_hash: Hash(hash),
                 result: TransactionResult { fee_charged, result, ext: TransactionResultExt::V0 },
             },
-            fee_processing: empty_changes(),
+            fee_processing,
             tx_apply_processing: meta,
-            post_tx_apply_fee_processing: empty_changes(),
+            post_tx_apply_fee_processing,
         };
         BuiltTransaction { envelope, hash, processing, soroban: is_soroban }
     }
@@ -429,6 +450,10 @@ impl<'u> TransactionBuilder<'u> {
             },
             success: OperationResultTr::Payment(PaymentResult::Success),
             events: vec![event],
+            effects: vec![
+                Effect::Balance { holder: from_key.clone(), asset, delta: -amount },
+                Effect::Balance { holder: to_key, asset, delta: amount },
+            ],
         }
     }
 
@@ -447,6 +472,9 @@ impl<'u> TransactionBuilder<'u> {
         let mut amounts = vec![self.amount(send)];
         let mut claims = Vec::with_capacity(hops.len() - 1);
         let mut events = Vec::with_capacity(2 * hops.len() - 1);
+        // The sender pays the send asset, each crossed offer's seller is paid what it bought
+        // and gives what it sold, the destination receives the last hop's asset.
+        let mut effects = Vec::with_capacity(2 * hops.len());
         for (position, pair) in hops.windows(2).enumerate() {
             let (bought, sold) = (pair[0], pair[1]);
             let slippage_bps = self.rng.random_range(0..=50u32);
@@ -468,6 +496,8 @@ impl<'u> TransactionBuilder<'u> {
                 asset_bought: self.asset(bought),
                 amount_bought,
             }));
+            effects.push(Effect::Balance { holder: seller_key.clone(), asset: bought, delta: amount_bought });
+            effects.push(Effect::Balance { holder: seller_key.clone(), asset: sold, delta: -amount_sold });
             let seller = account_address(&seller_key);
             events.push(events::transfer(
                 self.universe,
@@ -481,6 +511,8 @@ impl<'u> TransactionBuilder<'u> {
         }
         let sent = amounts[0];
         let received = amounts[amounts.len() - 1];
+        effects.insert(0, Effect::Balance { holder: from_key.clone(), asset: send, delta: -sent });
+        effects.push(Effect::Balance { holder: to_key.clone(), asset: dest, delta: received });
         events.push(events::transfer(self.universe, dest, from, account_address(&to_key), received, None));
 
         let path: VecM<Asset, 5> = hops[1..hops.len() - 1]
@@ -525,7 +557,7 @@ impl<'u> TransactionBuilder<'u> {
                 )),
             )
         };
-        BuiltOperation { operation: Operation { source_account: None, body }, success, events }
+        BuiltOperation { operation: Operation { source_account: None, body }, success, events, effects }
     }
 
     fn create_account(&mut self, from_key: &Uint256) -> BuiltOperation {
@@ -554,10 +586,18 @@ impl<'u> TransactionBuilder<'u> {
             },
             success: OperationResultTr::CreateAccount(CreateAccountResult::Success),
             events: vec![event],
+            effects: vec![
+                Effect::Balance {
+                    holder: from_key.clone(),
+                    asset: AssetId::Native,
+                    delta: -starting_balance,
+                },
+                Effect::NewAccount { key: new_key, balance: starting_balance },
+            ],
         }
     }
 
-    fn change_trust(&mut self) -> BuiltOperation {
+    fn change_trust(&mut self, source_key: &Uint256) -> BuiltOperation {
         let asset = self.credit_asset();
         let line = match self.asset(asset) {
             Asset::CreditAlphanum4(a) => ChangeTrustAsset::CreditAlphanum4(a),
@@ -572,6 +612,7 @@ impl<'u> TransactionBuilder<'u> {
             },
             success: OperationResultTr::ChangeTrust(ChangeTrustResult::Success),
             events: Vec::new(),
+            effects: vec![Effect::NewTrustline { holder: source_key.clone(), asset, limit }],
         }
     }
 
@@ -609,25 +650,32 @@ impl<'u> TransactionBuilder<'u> {
             });
             (body, amount, Price { n, d })
         };
+        let offer = OfferEntry {
+            seller_id: account_id(from_key),
+            offer_id,
+            selling: self.asset(selling),
+            buying: self.asset(buying),
+            amount: entry_amount,
+            price: entry_price,
+            flags: 0,
+            ext: OfferEntryExt::V0,
+        };
+        let effects = vec![Effect::NewOffer(offer.clone())];
         let created = ManageOfferSuccessResult {
             offers_claimed: VecM::default(),
-            offer: ManageOfferSuccessResultOffer::Created(OfferEntry {
-                seller_id: account_id(from_key),
-                offer_id,
-                selling: self.asset(selling),
-                buying: self.asset(buying),
-                amount: entry_amount,
-                price: entry_price,
-                flags: 0,
-                ext: OfferEntryExt::V0,
-            }),
+            offer: ManageOfferSuccessResultOffer::Created(offer),
         };
         let success = if buy {
             OperationResultTr::ManageBuyOffer(ManageBuyOfferResult::Success(created))
         } else {
             OperationResultTr::ManageSellOffer(ManageSellOfferResult::Success(created))
         };
-        BuiltOperation { operation: Operation { source_account: None, body }, success, events: Vec::new() }
+        BuiltOperation {
+            operation: Operation { source_account: None, body },
+            success,
+            events: Vec::new(),
+            effects,
+        }
     }
 
     /// 2 to 5 operations; one in eight has its own source account.
@@ -644,7 +692,7 @@ impl<'u> TransactionBuilder<'u> {
                     let asset = self.credit_asset();
                     self.payment(&key, asset)
                 }
-                70..80 => self.change_trust(),
+                70..80 => self.change_trust(&key),
                 80..92 => self.offer(&key, false),
                 _ => self.create_account(&key),
             };
@@ -720,7 +768,12 @@ impl<'u> TransactionBuilder<'u> {
         let event = events::transfer(self.universe, asset, from.clone(), to.clone(), amount, None);
         let args = vec![ScVal::Address(from), ScVal::Address(to), i128_val(i128::from(amount))];
         let footprint = footprint(&sac, &[from_key, &to_key]);
-        let operation = invoke(&sac, &self.universe.symbols.transfer, args, vec![event], self.rng.random());
+        let effects = vec![
+            Effect::Balance { holder: from_key.clone(), asset, delta: -amount },
+            Effect::Balance { holder: to_key, asset, delta: amount },
+        ];
+        let operation =
+            invoke(&sac, &self.universe.symbols.transfer, args, vec![event], effects, self.rng.random());
         (operation, footprint, ScVal::Void)
     }
 
@@ -762,7 +815,12 @@ impl<'u> TransactionBuilder<'u> {
             i128_val(i128::from(scale(amount_out, 9_900))),
         ];
         let footprint = footprint(&amm, &[from_key]);
-        let operation = invoke(&amm, &self.universe.symbols.swap, args, events, self.rng.random());
+        // The user's side; the pool's balances are contract data this generator does not model.
+        let effects = vec![
+            Effect::Balance { holder: from_key.clone(), asset: token_in, delta: -amount_in },
+            Effect::Balance { holder: from_key.clone(), asset: token_out, delta: amount_out },
+        ];
+        let operation = invoke(&amm, &self.universe.symbols.swap, args, events, effects, self.rng.random());
         (operation, footprint, i128_val(i128::from(amount_out)))
     }
 
@@ -787,7 +845,10 @@ impl<'u> TransactionBuilder<'u> {
         ];
         let args = vec![ScVal::Address(user), i128_val(i128::from(amount))];
         let footprint = footprint(&vault, &[from_key]);
-        let operation = invoke(&vault, &self.universe.symbols.deposit, args, events, self.rng.random());
+        let effects =
+            vec![Effect::Balance { holder: from_key.clone(), asset: AssetId::Usdc, delta: -amount }];
+        let operation =
+            invoke(&vault, &self.universe.symbols.deposit, args, events, effects, self.rng.random());
         (operation, footprint, i128_val(i128::from(scale(amount, 9_700))))
     }
 
@@ -907,6 +968,7 @@ fn invoke(
     function: &ScSymbol,
     args: Vec<ScVal>,
     events: Vec<ContractEvent>,
+    effects: Vec<Effect>,
     success_hash: [u8; 32],
 ) -> BuiltOperation {
     BuiltOperation {
@@ -924,6 +986,7 @@ fn invoke(
         // Stands for sha256 of the return value and events; nothing checks it.
         success: OperationResultTr::InvokeHostFunction(InvokeHostFunctionResult::Success(Hash(success_hash))),
         events,
+        effects,
     }
 }
 
