@@ -34,11 +34,62 @@ fn text_arg(name: &str) -> Option<String> {
 }
 
 fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_owned))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Resets the peak RSS to the current RSS (`clear_refs` 5, Linux 4.0+), so the peak printed
+/// after the run is the pipeline's, not the store writer's or the decode loop's before it.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// RSS sampled every 50 ms on a thread until `stop` is set: the highest sample in each tenth
+/// of the run, so memory that grows with the run shows apart from spikes.
+struct RssTimeline {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<Vec<(f64, f64)>>,
+}
+
+impl RssTimeline {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut samples = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                samples.push((started.elapsed().as_secs_f64(), rss_mib()));
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            samples
+        });
+        RssTimeline { stop, sampler }
+    }
+
+    /// The highest RSS of each tenth of the run, in MiB.
+    fn finish(self) -> Vec<f64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let samples = self.sampler.join().expect("the RSS sampler");
+        let end = samples.last().map_or(0.0, |(at, _)| *at).max(f64::MIN_POSITIVE);
+        let mut tenths = vec![0.0f64; 10];
+        for (at, rss) in samples {
+            let tenth = ((at / end * 10.0) as usize).min(9);
+            tenths[tenth] = tenths[tenth].max(rss);
+        }
+        tenths
+    }
 }
 
 /// CPU seconds (user + system) this process has used so far, from `/proc/self/stat`.
@@ -184,6 +235,9 @@ fn main() {
     let decode_secs = started.elapsed().as_secs_f64() / f64::from(rounds);
     let decode_rate = sample.len() as f64 / decode_secs;
     drop(sample);
+    let setup_peak = peak_rss_mib();
+    let peak_reset = reset_peak_rss();
+    let timeline = RssTimeline::start();
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (outcome, snapshot, secs, cpu) = runtime.block_on(async {
@@ -197,6 +251,7 @@ fn main() {
         (outcome, control.status(), secs, cpu_secs() - cpu_before)
     });
     assert!(matches!(outcome, RunOutcome::Completed { .. }), "{outcome:?}");
+    let tenths = timeline.finish();
     let output = dir_bytes(&config.archive.root) - dir_bytes(&config.checkpoint_path());
     let compression = format!("{:?}", config.archive.compression);
     let rate = f64::from(ledgers) / secs;
@@ -205,7 +260,19 @@ fn main() {
     println!("  ledgers/s              {rate:>10.0}");
     println!("  rows/s                 {:>10.0}", snapshot.rows_committed as f64 / secs);
     println!("  XDR MB/s               {:>10.1}", snapshot.xdr_bytes as f64 / secs / 1e6);
-    println!("  peak RSS               {:>10.1} MiB", peak_rss_mib());
+    if peak_reset {
+        println!(
+            "  peak RSS               {:>10.1} MiB (the run; writing the store and decode-only before it: {setup_peak:.1})",
+            peak_rss_mib()
+        );
+    } else {
+        println!(
+            "  peak RSS               {:>10.1} MiB (the whole process: clear_refs unavailable)",
+            peak_rss_mib()
+        );
+    }
+    let tenths: Vec<String> = tenths.iter().map(|mib| format!("{mib:.0}")).collect();
+    println!("  RSS by tenth of the run {} MiB (highest sample every 50 ms)", tenths.join(" "));
     println!(
         "  output / raw XDR       {:>10.3} ({output} / {} bytes)",
         output as f64 / snapshot.xdr_bytes as f64,
