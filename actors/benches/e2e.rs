@@ -15,7 +15,9 @@
 //! the time went per stage (busy time summed over workers, from the pipeline's counters).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use ledgerflow::config::Config;
 use ledgerflow::datastore::{DataStoreWriter, LocalDataStore, Manifest};
@@ -58,20 +60,20 @@ fn reset_peak_rss() -> bool {
 /// RSS sampled every 50 ms on a thread until `stop` is set: the highest sample in each tenth
 /// of the run, so memory that grows with the run shows apart from spikes.
 struct RssTimeline {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
     sampler: std::thread::JoinHandle<Vec<(f64, f64)>>,
 }
 
 impl RssTimeline {
     fn start() -> Self {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let sampler = std::thread::spawn(move || {
             let started = Instant::now();
             let mut samples = Vec::new();
-            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            while !flag.load(Ordering::Relaxed) {
                 samples.push((started.elapsed().as_secs_f64(), rss_mib()));
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(50));
             }
             samples
         });
@@ -80,7 +82,7 @@ impl RssTimeline {
 
     /// The highest RSS of each tenth of the run, in MiB.
     fn finish(self) -> Vec<f64> {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
         let samples = self.sampler.join().expect("the RSS sampler");
         let end = samples.last().map_or(0.0, |(at, _)| *at).max(f64::MIN_POSITIVE);
         let mut tenths = vec![0.0f64; 10];
@@ -260,17 +262,12 @@ fn main() {
     println!("  ledgers/s              {rate:>10.0}");
     println!("  rows/s                 {:>10.0}", snapshot.rows_committed as f64 / secs);
     println!("  XDR MB/s               {:>10.1}", snapshot.xdr_bytes as f64 / secs / 1e6);
-    if peak_reset {
-        println!(
-            "  peak RSS               {:>10.1} MiB (the run; writing the store and decode-only before it: {setup_peak:.1})",
-            peak_rss_mib()
-        );
+    let peak_of = if peak_reset {
+        format!("the run; writing the store and decode-only before it: {setup_peak:.1}")
     } else {
-        println!(
-            "  peak RSS               {:>10.1} MiB (the whole process: clear_refs unavailable)",
-            peak_rss_mib()
-        );
-    }
+        "the whole process: clear_refs unavailable".to_owned()
+    };
+    println!("  peak RSS               {:>10.1} MiB ({peak_of})", peak_rss_mib());
     let tenths: Vec<String> = tenths.iter().map(|mib| format!("{mib:.0}")).collect();
     println!("  RSS by tenth of the run {} MiB (highest sample every 50 ms)", tenths.join(" "));
     println!(

@@ -20,7 +20,7 @@ mod reader;
 
 pub use error::DecodeError;
 pub use framing::Framing;
-pub use reader::{DecodedLedger, LedgerIter, decode_ledger, read_object, read_path};
+pub use reader::{DecodedLedger, LedgerIter, declared_content_size, decode_ledger, read_object, read_path};
 
 /// Bounds on what one object may cost to decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

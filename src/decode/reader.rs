@@ -76,6 +76,15 @@ pub fn read_object(
     Ok(iter)
 }
 
+/// The content size a zstd object declares: `Some` when it is one frame whose header records
+/// it (what Galexie and `ledgerflow generate` write), the size it decompresses to.
+pub fn declared_content_size(compressed: &[u8]) -> Option<u64> {
+    let size = zstd::zstd_safe::get_frame_content_size(compressed).ok().flatten()?;
+    let one_frame =
+        zstd::zstd_safe::find_frame_compressed_size(compressed).is_ok_and(|n| n == compressed.len());
+    one_frame.then_some(size)
+}
+
 fn decompress(object: &str, compressed: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
     // One decompression context per thread, reused: data stores hold one object per ledger
     // (pubnet's layout), and a fresh context per object was a measurable part of reading them.
@@ -104,13 +113,9 @@ fn decompress_with(
     context
         .reset(zstd::zstd_safe::ResetDirective::SessionOnly)
         .map_err(|code| zstd_err(std::io::Error::other(zstd::zstd_safe::get_error_name(code))))?;
-    let content_size = zstd::zstd_safe::get_frame_content_size(compressed).ok().flatten();
-    if let Some(size) = content_size
-        && zstd::zstd_safe::find_frame_compressed_size(compressed).is_ok_and(|n| n == compressed.len())
-    {
-        // One frame whose header records its size (what Galexie and `ledgerflow generate`
-        // write): refused at once if too large, else decompressed in one call into a buffer of
-        // exactly that size (zstd checks the size it finds against the header).
+    if let Some(size) = declared_content_size(compressed) {
+        // Refused at once if too large, else decompressed in one call into a buffer of exactly
+        // that size (zstd checks the size it finds against the header).
         if size > limit {
             return Err(DecodeError::TooLarge { object: object.to_owned(), limit, decompressed: true });
         }
@@ -122,8 +127,9 @@ fn decompress_with(
     }
     let decoder = zstd::stream::read::Decoder::with_context(compressed, context);
     // Several frames, or one that does not record its content size: grow as needed, never
-    // past the limit.
-    let hint = content_size.map_or(compressed.len() * 8, |n| n.min(limit) as usize);
+    // past the limit, from the first frame's size when it records one.
+    let first_frame = zstd::zstd_safe::get_frame_content_size(compressed).ok().flatten();
+    let hint = first_frame.map_or(compressed.len() * 8, |n| n.min(limit) as usize);
     let mut out = Vec::with_capacity(hint.min(limit as usize));
     decoder.take(limit + 1).read_to_end(&mut out).map_err(zstd_err)?;
     if out.len() as u64 > limit {

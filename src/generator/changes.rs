@@ -41,7 +41,7 @@ use super::universe::{AssetId, Universe, account_id};
 const TRUSTLINE_AUTHORIZED: u32 = 1;
 
 /// What an operation does to ledger entries; [`EntryBook::apply`] turns a list into changes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) enum Effect {
     /// `holder`'s balance of `asset` moves by `delta` stroops: its account entry for the
     /// native asset, else its trust line.
@@ -75,7 +75,7 @@ struct TrustlineState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum EntryKey {
     Account([u8; 32]),
-    Trustline([u8; 32], u8),
+    Trustline([u8; 32], AssetId),
 }
 
 /// One ledger's account and trust-line entries, as the ledger's transactions leave them.
@@ -84,7 +84,7 @@ pub(super) struct EntryBook<'u> {
     sequence: u32,
     close_time: u64,
     accounts: HashMap<[u8; 32], AccountState>,
-    trustlines: HashMap<([u8; 32], u8), TrustlineState>,
+    trustlines: HashMap<([u8; 32], AssetId), TrustlineState>,
 }
 
 impl<'u> EntryBook<'u> {
@@ -125,7 +125,7 @@ impl<'u> EntryBook<'u> {
                     self.account_mut(holder).balance += delta;
                 }
                 Effect::Balance { holder, asset, delta } => {
-                    self.touch(&mut touched, EntryKey::Trustline(holder.0, *asset as u8));
+                    self.touch(&mut touched, EntryKey::Trustline(holder.0, *asset));
                     self.trustline_mut(holder, *asset).balance += delta;
                 }
                 Effect::NewAccount { key, balance } => {
@@ -145,7 +145,7 @@ impl<'u> EntryBook<'u> {
                     self.touch(&mut touched, EntryKey::Account(holder.0));
                     self.account_mut(holder).num_sub_entries += 1;
                     let state = TrustlineState { balance: 0, limit: *limit, last_modified: self.sequence };
-                    self.trustlines.insert((holder.0, *asset as u8), state);
+                    self.trustlines.insert((holder.0, *asset), state);
                     created.push((touched.len(), self.trustline_entry(holder, *asset, &state)));
                 }
                 Effect::NewOffer(offer) => {
@@ -180,8 +180,8 @@ impl<'u> EntryBook<'u> {
         account: &Uint256,
         update: impl FnOnce(&mut AccountState),
     ) -> LedgerEntryChanges {
-        let before = *self.account_mut(account);
         let state = self.account_mut(account);
+        let before = *state;
         update(state);
         let after = *state;
         let changes = vec![
@@ -203,7 +203,7 @@ impl<'u> EntryBook<'u> {
             EntryKey::Account(k) => self.account_mut(&Uint256(k)).last_modified = self.sequence,
             EntryKey::Trustline(k, asset) => {
                 let sequence = self.sequence;
-                self.trustline_mut(&Uint256(k), asset_id(asset)).last_modified = sequence;
+                self.trustline_mut(&Uint256(k), asset).last_modified = sequence;
             }
         }
     }
@@ -216,7 +216,7 @@ impl<'u> EntryBook<'u> {
                 self.account_entry(&key, &state)
             }
             EntryKey::Trustline(k, asset) => {
-                let (key, asset) = (Uint256(k), asset_id(asset));
+                let key = Uint256(k);
                 let state = *self.trustline_mut(&key, asset);
                 self.trustline_entry(&key, asset, &state)
             }
@@ -241,7 +241,7 @@ impl<'u> EntryBook<'u> {
 
     fn trustline_mut(&mut self, holder: &Uint256, asset: AssetId) -> &mut TrustlineState {
         let sequence = self.sequence;
-        self.trustlines.entry((holder.0, asset as u8)).or_insert_with(|| {
+        self.trustlines.entry((holder.0, asset)).or_insert_with(|| {
             let h = mix(&holder.0, (u64::from(sequence) << 8) | asset as u64);
             TrustlineState {
                 balance: MAX_AMOUNT + (h >> 8) as i64 % MAX_AMOUNT,
@@ -305,10 +305,6 @@ impl<'u> EntryBook<'u> {
             ext: LedgerEntryExt::V0,
         }
     }
-}
-
-fn asset_id(index: u8) -> AssetId {
-    super::universe::ALL_ASSETS[usize::from(index)]
 }
 
 /// A 64-bit hash of a key and a salt (splitmix64 over its words): an entry's starting state

@@ -475,6 +475,7 @@ impl<'u> TransactionBuilder<'u> {
         // The sender pays the send asset, each crossed offer's seller is paid what it bought
         // and gives what it sold, the destination receives the last hop's asset.
         let mut effects = Vec::with_capacity(2 * hops.len());
+        effects.push(Effect::Balance { holder: from_key.clone(), asset: send, delta: -amounts[0] });
         for (position, pair) in hops.windows(2).enumerate() {
             let (bought, sold) = (pair[0], pair[1]);
             let slippage_bps = self.rng.random_range(0..=50u32);
@@ -511,7 +512,6 @@ impl<'u> TransactionBuilder<'u> {
         }
         let sent = amounts[0];
         let received = amounts[amounts.len() - 1];
-        effects.insert(0, Effect::Balance { holder: from_key.clone(), asset: send, delta: -sent });
         effects.push(Effect::Balance { holder: to_key.clone(), asset: dest, delta: received });
         events.push(events::transfer(self.universe, dest, from, account_address(&to_key), received, None));
 

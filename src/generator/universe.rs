@@ -27,7 +27,7 @@ pub const LONG_ASSET_CODE: &str = "LEDGERFLOW12";
 pub const LONG_ASSET_ISSUER: &str = "GCM3C6VUV3Z6QZDE3PD2FRUAXPZWBVSRZJWVFOPBPEECRT2SLSQZTPRB";
 
 /// The assets, by index into [`Universe::assets`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum AssetId {
     Native = 0,
     Usdc = 1,

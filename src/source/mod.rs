@@ -56,13 +56,13 @@ impl RawObject {
     /// Bytes of XDR the object holds: what it costs once decoded and converted, and the unit
     /// of batch sizes and of the pipeline's in-flight byte budget. A data-store object is a
     /// zstd frame that declares its content size in its header (Galexie's objects and
-    /// `ledgerflow generate`'s do): that size, not the compressed one, which is 5 to 20 times
-    /// smaller (a batch cut by compressed bytes held many times the memory it was allowed).
-    /// A frame that does not declare it counts its compressed bytes; any other framing, its
-    /// bytes.
+    /// `ledgerflow generate`'s do, [`crate::decode::declared_content_size`]): that size, not
+    /// the compressed one, which is 5 to 20 times smaller (a batch cut by compressed bytes held
+    /// many times the memory it was allowed). An object that does not declare it counts its
+    /// compressed bytes; any other framing, its bytes.
     pub fn xdr_bytes(&self) -> usize {
         if self.framing == Framing::DataStoreObject
-            && let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(&self.bytes)
+            && let Some(size) = crate::decode::declared_content_size(&self.bytes)
         {
             return usize::try_from(size).unwrap_or(usize::MAX);
         }
